@@ -1,0 +1,49 @@
+# Every target is idempotent. `make install` then `make test` set up and test a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install test lint unit demo bench e2e e2e-tools images clean
+
+install: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml scripts/install_kube_tools.py
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[runner,operator,dev]"
+	$(BIN)/python scripts/install_kube_tools.py $(BIN)
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# All tests: lint, unit, integration, chart; e2e skips with its reason where Docker does not run.
+test: lint
+	$(BIN)/pytest -q -rs
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+# The main job: an embedded Kubernetes API + the operator + examples/, until Ctrl-C.
+demo: install
+	$(BIN)/aiassistant-operator dev --examples examples
+
+bench: install
+	$(BIN)/python benchmarks/llm_turn.py
+	$(BIN)/python benchmarks/reconcile.py
+	$(BIN)/python benchmarks/runner.py
+
+e2e: install
+	$(BIN)/pytest -q -rs -m e2e tests/e2e
+
+e2e-tools:
+	$(BIN)/python scripts/install_kube_tools.py $(BIN) --with-kind
+
+images:
+	docker build -f operator/Dockerfile -t aiassistant-operator:dev .
+	docker build -f runner/Dockerfile -t aiassistant-runner:dev .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

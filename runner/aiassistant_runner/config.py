@@ -1,0 +1,161 @@
+"""RunnerConfig: the contract between the operator and the runner.
+
+The operator renders it as JSON into the assistant's ConfigMap; the runner validates it at start.
+It never holds a secret: API keys reach the runner pod only as env vars from `secretKeyRef`.
+JSON keys are camelCase, the same spelling as the AIAssistant spec they come from.
+Pure pydantic: the operator imports this module without Pipecat.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from .engines import BUILTIN, EngineModel, EngineModelError, Registry
+from .speech_registry import SpeechTypeError, stt_provider, tts_provider
+
+Serializer = Literal["protobuf", "twilio", "telnyx", "plivo", "exotel"]
+SERIALIZERS: tuple[str, ...] = ("protobuf", "twilio", "telnyx", "plivo", "exotel")
+
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what OpenAI-compatible APIs accept as a function name
+# Built-in tools the runner always offers; a spec tool may not take their names.
+BUILTIN_TOOLS = ("end_call", "stop_service")
+
+
+class CamelModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown keys are an error (typos fail loudly)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class STTConfig(CamelModel):
+    type: str = Field(description="Speech-to-text provider.")
+    language: str = Field(default="en-US", description="BCP-47 language of the caller, e.g. en-US.")
+    model: str | None = Field(default=None, description="Provider model; the provider's default if unset.")
+    base_url: str | None = Field(default=None, alias="baseURL", description="Provider endpoint override.")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        try:
+            return stt_provider(value).name
+        except SpeechTypeError as err:
+            raise ValueError(str(err)) from None
+
+
+class TTSConfig(CamelModel):
+    type: str = Field(description="Text-to-speech provider.")
+    voice_id: str | None = Field(default=None, description="Provider voice id; the provider's default if unset.")
+    language: str = Field(default="en-US", description="BCP-47 language the bot speaks.")
+    model: str | None = Field(default=None, description="Provider model; the provider's default if unset.")
+    base_url: str | None = Field(default=None, alias="baseURL", description="Provider endpoint override.")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        try:
+            return tts_provider(value).name
+        except SpeechTypeError as err:
+            raise ValueError(str(err)) from None
+
+
+class VADConfig(CamelModel):
+    """Silero voice activity detection; defaults are Pipecat's."""
+
+    confidence: float = Field(default=0.7, ge=0, le=1, description="Minimum voice confidence, 0..1.")
+    start_secs: float = Field(default=0.2, ge=0, le=5, description="Speech needed before the user 'starts'.")
+    stop_secs: float = Field(default=0.2, ge=0, le=5, description="Silence needed before the user 'stops'.")
+    min_volume: float = Field(default=0.6, ge=0, le=1, description="Minimum volume counted as speech, 0..1.")
+
+
+class ToolConfig(CamelModel):
+    """A function the LLM may call; the runner POSTs the call as JSON to `url`."""
+
+    name: Annotated[str, Field(pattern=TOOL_NAME_PATTERN, description="Function name, [A-Za-z0-9_-]{1,64}.")]
+    description: str = Field(default="", description="What the tool does, for the LLM.")
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="JSON Schema (type: object) of the arguments.",
+    )
+    url: str = Field(pattern=r"^https?://", description="Webhook the call is POSTed to (http or https).")
+    timeout_seconds: float = Field(default=10, gt=0, le=300, description="Webhook timeout in seconds.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_builtin(cls, value: str) -> str:
+        if value in BUILTIN_TOOLS:
+            raise ValueError(f"tool name {value!r} is reserved for a built-in tool ({', '.join(BUILTIN_TOOLS)})")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type", "object") != "object":
+            raise ValueError("tool parameters must be a JSON Schema with type: object")
+        return value
+
+
+class TransportConfig(CamelModel):
+    serializers: list[Serializer] = Field(
+        default_factory=lambda: ["protobuf"],
+        description="WebSocket frame serializers served at /v1/calls/{serializer}.",
+    )
+
+
+class RunnerConfig(CamelModel):
+    """Everything a runner pod needs to serve one assistant, except the keys (env vars)."""
+
+    name: str = Field(default="assistant", description="Assistant name (metrics label).")
+    namespace: str = Field(default="default", description="Assistant namespace (metrics label).")
+    engine_model: str = Field(description="'<target>.<model>', e.g. grok.grok-3.")
+    base_url: str | None = Field(default=None, alias="baseURL", description="LLM endpoint override.")
+    init_prompt: str = Field(default="You are a helpful assistant.", description="System instruction.")
+    parameters: dict[str, str] = Field(default_factory=dict, description="Appended to the system instruction.")
+    greeting: str | None = Field(default=None, description="If set, the bot speaks first in a call.")
+    stt: STTConfig | None = None
+    tts: TTSConfig | None = None
+    vad: VADConfig = Field(default_factory=VADConfig)
+    smart_turn: bool = Field(default=False, description="Use Pipecat's smart-turn end-of-turn model.")
+    tools: list[ToolConfig] = Field(default_factory=list)
+    transport: TransportConfig = Field(default_factory=TransportConfig)
+    max_sessions_per_pod: int = Field(default=20, ge=1, le=10_000, description="/readyz is 503 at this many.")
+    max_call_seconds: int = Field(default=1800, ge=10, le=86_400, description="A call ends after this long.")
+    task_timeout_seconds: float = Field(default=30, gt=0, le=3600, description="Bound of one /v1/tasks run.")
+    allow_unlisted_models: bool = Field(
+        default=False, description="Set by the operator when its settings allowed extra models."
+    )
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, tools: list[ToolConfig]) -> list[ToolConfig]:
+        names = [t.name for t in tools]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"tool names must be unique; repeated: {', '.join(duplicates)}")
+        return tools
+
+    @model_validator(mode="after")
+    def _engine_model(self) -> RunnerConfig:
+        # Models allowed by operator settings arrive as allow_unlisted_models=True: the operator
+        # already checked them against its extended registry.
+        try:
+            BUILTIN.parse(self.engine_model, strict=not self.allow_unlisted_models)
+        except EngineModelError as err:
+            raise ValueError(f"engineModel: {err}") from None
+        return self
+
+    def engine(self, registry: Registry = BUILTIN) -> EngineModel:
+        """The parsed EngineModel."""
+        return registry.parse(self.engine_model, strict=not self.allow_unlisted_models)
+
+    def system_instruction(self) -> str:
+        """The init prompt, then the parameters as `key: value` lines (the seed appended them)."""
+        if not self.parameters:
+            return self.init_prompt
+        lines = "\n".join(f"{k}: {v}" for k, v in sorted(self.parameters.items()))
+        return f"{self.init_prompt}\n\n{lines}"
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True, indent=2)
