@@ -47,7 +47,9 @@ class STTConfig(CamelModel):
 
 class TTSConfig(CamelModel):
     type: str = Field(description="Text-to-speech provider.")
-    voice_id: str | None = Field(default=None, description="Provider voice id; the provider's default if unset.")
+    voice_id: str | None = Field(
+        default=None, description="Provider voice id; the provider's default if unset."
+    )
     language: str = Field(default="en-US", description="BCP-47 language the bot speaks.")
     model: str | None = Field(default=None, description="Provider model; the provider's default if unset.")
     base_url: str | None = Field(default=None, alias="baseURL", description="Provider endpoint override.")
@@ -86,7 +88,9 @@ class ToolConfig(CamelModel):
     @classmethod
     def _not_builtin(cls, value: str) -> str:
         if value in BUILTIN_TOOLS:
-            raise ValueError(f"tool name {value!r} is reserved for a built-in tool ({', '.join(BUILTIN_TOOLS)})")
+            raise ValueError(
+                f"tool name {value!r} is reserved for a built-in tool ({', '.join(BUILTIN_TOOLS)})"
+            )
         return value
 
     @field_validator("parameters")
@@ -99,7 +103,7 @@ class ToolConfig(CamelModel):
 
 class TransportConfig(CamelModel):
     serializers: list[Serializer] = Field(
-        default_factory=lambda: ["protobuf"],
+        default=["protobuf"],  # pydantic copies mutable defaults per instance
         description="WebSocket frame serializers served at /v1/calls/{serializer}.",
     )
 
@@ -112,7 +116,9 @@ class RunnerConfig(CamelModel):
     engine_model: str = Field(description="'<target>.<model>', e.g. grok.grok-3.")
     base_url: str | None = Field(default=None, alias="baseURL", description="LLM endpoint override.")
     init_prompt: str = Field(default="You are a helpful assistant.", description="System instruction.")
-    parameters: dict[str, str] = Field(default_factory=dict, description="Appended to the system instruction.")
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="Appended to the system instruction."
+    )
     greeting: str | None = Field(default=None, description="If set, the bot speaks first in a call.")
     stt: STTConfig | None = None
     tts: TTSConfig | None = None

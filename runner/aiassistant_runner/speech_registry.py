@@ -30,7 +30,9 @@ STT_PROVIDERS: dict[str, SpeechProvider] = {
 TTS_PROVIDERS: dict[str, SpeechProvider] = {
     p.name: p
     for p in (
-        SpeechProvider("elevenlabs", "pipecat.services.elevenlabs.tts:ElevenLabsTTSService", "ELEVENLABS_API_KEY"),
+        SpeechProvider(
+            "elevenlabs", "pipecat.services.elevenlabs.tts:ElevenLabsTTSService", "ELEVENLABS_API_KEY"
+        ),
         SpeechProvider("cartesia", "pipecat.services.cartesia.tts:CartesiaTTSService", "CARTESIA_API_KEY"),
         SpeechProvider("openai", "pipecat.services.openai.tts:OpenAITTSService", "OPENAI_API_KEY"),
     )

@@ -126,7 +126,9 @@ class FakeOpenAI:
         return web.Response(text="ok")
 
     async def _models(self, request: web.Request) -> web.Response:
-        models = [{"id": m, "object": "model", "owned_by": "fake"} for m in ("grok-3", "grok-3-mini", "gpt-4o")]
+        models = [
+            {"id": m, "object": "model", "owned_by": "fake"} for m in ("grok-3", "grok-3-mini", "gpt-4o")
+        ]
         return web.json_response({"object": "list", "data": models})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -145,7 +147,10 @@ class FakeOpenAI:
         if reply.first_token_delay:
             await asyncio.sleep(reply.first_token_delay)
         created, model = int(time.time()), body["model"]
-        usage = {"prompt_tokens": _count_tokens(body["messages"]), "completion_tokens": len(reply.text.split())}
+        usage = {
+            "prompt_tokens": _count_tokens(body["messages"]),
+            "completion_tokens": len(reply.text.split()),
+        }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if not body.get("stream"):
             return web.json_response(_completion(reply, created, model, usage))
@@ -160,7 +165,9 @@ class FakeOpenAI:
         model: str,
         usage: dict[str, int],
     ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
 
         async def send(delta: dict[str, Any], finish: str | None = None) -> None:
@@ -186,11 +193,18 @@ class FakeOpenAI:
             arguments = json.dumps(call.arguments)
             half = len(arguments) // 2
             head = {"index": index, "id": call.id, "type": "function"}
-            await send({"tool_calls": [{**head, "function": {"name": call.name, "arguments": arguments[:half]}}]})
+            await send(
+                {"tool_calls": [{**head, "function": {"name": call.name, "arguments": arguments[:half]}}]}
+            )
             await send({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]})
         await send({}, "tool_calls" if reply.tool_calls else "stop")
         if (body.get("stream_options") or {}).get("include_usage"):
-            final = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model}
+            final = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+            }
             await response.write(f"data: {json.dumps({**final, 'choices': [], 'usage': usage})}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -244,7 +258,11 @@ def _completion(reply: Reply, created: int, model: str, usage: dict[str, int]) -
     message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
     if reply.tool_calls:
         message["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            }
             for c in reply.tool_calls
         ]
     return {
@@ -260,7 +278,9 @@ def _completion(reply: Reply, created: int, model: str, usage: dict[str, int]) -
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"message": message, "type": "fake_error", "code": status}}, status=status)
+    return web.json_response(
+        {"error": {"message": message, "type": "fake_error", "code": status}}, status=status
+    )
 
 
 def main() -> None:
