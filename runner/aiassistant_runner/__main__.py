@@ -1,0 +1,230 @@
+"""`aiassistant-runner`: serve one assistant (voice calls, text conversations, tasks) over HTTP.
+
+    aiassistant-runner --config /etc/aiassistant/config.json     # in the pod (or env AIASSISTANT_CONFIG)
+    aiassistant-runner --assistant examples/support-bot.yaml     # an AIAssistant YAML, locally
+
+The config is validated before anything starts; a bad one exits 2 with the path of the bad field.
+API keys come only from env vars (XAI_API_KEY, OPENAI_API_KEY, ...) and are never logged.
+SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
+period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS, default 25 s) to finish, then exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+import yaml
+from pydantic import ValidationError
+
+from .config import RunnerConfig
+from .engines import EngineModelError
+from .logs import setup_logging
+from .state import DEFAULT_DRAIN_SECONDS, DRAIN_GRACE_ENV, MissingKeyError, RunnerState
+
+log = logging.getLogger("aiassistant_runner")
+
+CONFIG_ENV = "AIASSISTANT_CONFIG"
+LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
+EXIT_BAD_CONFIG = 2
+# AIAssistant spec fields that are the operator's business (keys, workload shape), not the runner's.
+OPERATOR_ONLY_SPEC_FIELDS = ("secretRef", "replicas", "resources", "image")
+
+
+class ConfigError(Exception):
+    """A config the runner cannot start with; the message names the file and the bad field."""
+
+
+def field_path(loc: Sequence[int | str], prefix: str = "") -> str:
+    """pydantic error location -> `tools[0].timeoutSeconds` (camelCase, as written in the file)."""
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _validation_message(source: str, err: ValidationError, prefix: str = "") -> str:
+    lines = [f"invalid runner config {source}:"]
+    for error in err.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {field_path(error['loc'], prefix)}: {message}")
+    return "\n".join(lines)
+
+
+def load_config_file(path: Path) -> RunnerConfig:
+    """A RunnerConfig JSON file, as the operator writes it into the ConfigMap."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"cannot read runner config {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"runner config {path} is not JSON: {err}") from None
+    try:
+        return RunnerConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_validation_message(str(path), err)) from None
+
+
+def config_from_assistant(document: Mapping[str, Any], source: str = "assistant") -> RunnerConfig:
+    """The RunnerConfig of an AIAssistant resource (what the operator would render, minus keys)."""
+    if document.get("kind") != "AIAssistant" or not isinstance(document.get("spec"), Mapping):
+        raise ConfigError(f"{source} is not an AIAssistant (expected kind: AIAssistant with a spec)")
+    spec = {k: v for k, v in document["spec"].items() if k not in OPERATOR_ONLY_SPEC_FIELDS}
+    for speech in ("stt", "tts"):  # their secretRefs are keys too: the runner reads env vars instead
+        if isinstance(spec.get(speech), Mapping):
+            spec[speech] = {k: v for k, v in spec[speech].items() if k != "secretRef"}
+    metadata = document.get("metadata") or {}
+    data = {
+        "name": metadata.get("name", "assistant"),
+        "namespace": metadata.get("namespace", "default"),
+        **spec,
+    }
+    try:
+        return RunnerConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_validation_message(source, err, prefix="spec")) from None
+
+
+def load_assistant_file(path: Path) -> RunnerConfig:
+    """The first AIAssistant in a YAML file (a file may also hold its Secrets)."""
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not YAML: {err}") from None
+    assistants = [d for d in documents if d.get("kind") == "AIAssistant"]
+    if not assistants:
+        raise ConfigError(f"{path} holds no AIAssistant")
+    return config_from_assistant(assistants[0], str(path))
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, but SIGTERM/SIGINT drain first: keep serving (readiness 503, new sessions refused)
+    while active sessions finish, up to the grace period; then the usual graceful shutdown, exit 0.
+    A second signal during the drain stops at once."""
+
+    def __init__(self, config: uvicorn.Config, state: RunnerState) -> None:
+        super().__init__(config)
+        self.runner_state = state
+        self._drain: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Not recorded in _captured_signals: uvicorn would re-raise it after shutdown and the
+        # process would die by the signal instead of exiting 0.
+        if self._drain is not None or self._loop is None:
+            log.warning("second %s: stopping now", signal.Signals(sig).name)
+            self.should_exit = self.force_exit = True
+            return
+        self._loop.call_soon_threadsafe(self._start_drain, sig)
+
+    def _start_drain(self, sig: int) -> None:
+        if self._drain is None:
+            self._drain = asyncio.ensure_future(self._drain_then_exit(sig))
+
+    async def _drain_then_exit(self, sig: int) -> None:
+        sessions = self.runner_state.sessions
+        sessions.begin_drain()
+        grace = self.runner_state.drain_seconds
+        log.info(
+            "%s: draining, %d active session(s), grace %.0fs",
+            signal.Signals(sig).name,
+            sessions.active,
+            grace,
+        )
+        if await sessions.wait_idle(grace):
+            log.info("drained: no active session")
+        else:
+            log.warning("grace period over with %d active session(s); stopping them", sessions.active)
+        self.should_exit = True
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="aiassistant-runner", description="Serve one AIAssistant: voice calls, text, tasks."
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help=f"runner config JSON (default: env {CONFIG_ENV})")
+    source.add_argument("--assistant", type=Path, help="an AIAssistant YAML, to run one locally")
+    parser.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=8000, help="listen port (default 8000)")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get(LOG_LEVEL_ENV, "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help=f"log level (default: env {LOG_LEVEL_ENV} or INFO)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=None,
+        help=f"grace period for active sessions after SIGTERM (default: env {DRAIN_GRACE_ENV} or "
+        f"{DEFAULT_DRAIN_SECONDS:g})",
+    )
+    return parser.parse_args(argv)
+
+
+def load(args: argparse.Namespace) -> RunnerConfig:
+    if args.assistant is not None:
+        return load_assistant_file(args.assistant)
+    path = args.config or os.environ.get(CONFIG_ENV)
+    if not path:
+        raise ConfigError(f"no config: pass --config FILE, set {CONFIG_ENV}, or pass --assistant FILE")
+    return load_config_file(Path(path))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        config = load(args)
+        state = RunnerState.create(config, drain_seconds=args.drain_seconds)
+        state.llm_key()  # fail at start, not on the first session: the message names the env var
+    except (ConfigError, EngineModelError, MissingKeyError) as err:
+        print(f"aiassistant-runner: {err}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    from .server import create_app
+
+    app = create_app(state)
+    log.info(
+        "serving assistant %s (%s) on %s:%d",
+        state.metrics.assistant,
+        config.engine_model,
+        args.host,
+        args.port,
+    )
+    server = DrainingServer(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,  # our logging setup (setup_logging) handles uvicorn's loggers too
+            access_log=False,
+            timeout_graceful_shutdown=3,  # sessions are already drained when uvicorn shuts down
+            lifespan="on",
+        ),
+        state,
+    )
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

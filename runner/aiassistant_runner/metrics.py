@@ -1,0 +1,168 @@
+"""Prometheus metrics of one runner process, labelled by assistant (`namespace/name`).
+
+Each app gets its own CollectorRegistry (tests build several apps in one process). Pipecat services
+report their timings and token usage as `MetricsFrame`s; `PipecatMetricsObserver` turns those into
+these metrics, so a pipeline only adds the observer (and enables metrics in its params).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+if TYPE_CHECKING:
+    from pipecat.observers.base_observer import BaseObserver
+
+SessionKind = Literal["call", "text", "task"]
+SESSION_KINDS: tuple[SessionKind, ...] = ("call", "text", "task")
+ServiceKind = Literal["llm", "stt", "tts"]
+
+# Latencies of interactive services: from a few ms (loopback) to tens of seconds (a stuck upstream).
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
+
+
+class Metrics:
+    """The runner's metrics; every sample carries the `assistant` label."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, assistant: str) -> None:
+        self.assistant = assistant
+        self.registry = CollectorRegistry()
+        r, a = self.registry, ["assistant"]
+        self.active_sessions = Gauge(
+            "aiassistant_active_sessions", "Sessions in progress.", [*a, "kind"], registry=r
+        )
+        self.sessions_total = Counter("aiassistant_sessions", "Sessions started.", [*a, "kind"], registry=r)
+        self.sessions_failed = Counter(
+            "aiassistant_sessions_failed", "Sessions that ended with an error.", [*a, "kind"], registry=r
+        )
+        self.sessions_rejected = Counter(
+            "aiassistant_sessions_rejected",
+            "Sessions refused (draining or at maxSessionsPerPod).",
+            [*a, "kind", "reason"],
+            registry=r,
+        )
+        self.llm_ttft = Histogram(
+            "aiassistant_llm_time_to_first_token_seconds",
+            "LLM time to first token (Pipecat TTFB of the LLM service).",
+            a,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.llm_errors = Counter(
+            "aiassistant_llm_errors",
+            "LLM requests that failed (5xx, timeout, garbled stream).",
+            a,
+            registry=r,
+        )
+        self.tokens_in = Counter("aiassistant_llm_prompt_tokens", "LLM prompt tokens.", a, registry=r)
+        self.tokens_out = Counter(
+            "aiassistant_llm_completion_tokens", "LLM completion tokens.", a, registry=r
+        )
+        self.service_seconds = Histogram(
+            "aiassistant_service_seconds",
+            "Processing time reported by Pipecat services (metric: ttfb or processing).",
+            [*a, "service", "metric"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tool_calls = Counter(
+            "aiassistant_tool_calls",
+            "Tool calls by tool and outcome (ok or error).",
+            [*a, "tool", "outcome"],
+            registry=r,
+        )
+        for kind in SESSION_KINDS:  # expose zeros from the start: dashboards and rate() like that
+            self.active_sessions.labels(assistant, kind).set(0)
+            self.sessions_total.labels(assistant, kind)
+            self.sessions_failed.labels(assistant, kind)
+        self.llm_errors.labels(assistant)
+        self.tokens_in.labels(assistant)
+        self.tokens_out.labels(assistant)
+
+    # -- sessions (called by Sessions) --------------------------------------------------------
+    def session_started(self, kind: SessionKind) -> None:
+        self.sessions_total.labels(self.assistant, kind).inc()
+        self.active_sessions.labels(self.assistant, kind).inc()
+
+    def session_ended(self, kind: SessionKind, *, failed: bool) -> None:
+        self.active_sessions.labels(self.assistant, kind).dec()
+        if failed:
+            self.sessions_failed.labels(self.assistant, kind).inc()
+
+    def session_rejected(self, kind: SessionKind, reason: str) -> None:
+        self.sessions_rejected.labels(self.assistant, kind, reason).inc()
+
+    # -- services -------------------------------------------------------------------------------
+    def llm_error(self) -> None:
+        self.llm_errors.labels(self.assistant).inc()
+
+    def tool_call(self, tool: str, *, ok: bool) -> None:
+        self.tool_calls.labels(self.assistant, tool, "ok" if ok else "error").inc()
+
+    def llm_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.tokens_in.labels(self.assistant).inc(max(0, prompt_tokens))
+        self.tokens_out.labels(self.assistant).inc(max(0, completion_tokens))
+
+    def observe(self, service: ServiceKind, data: Any) -> None:
+        """Record one Pipecat `MetricsData` reported by an `llm`, `stt` or `tts` service."""
+        from pipecat.metrics.metrics import LLMUsageMetricsData, ProcessingMetricsData, TTFBMetricsData
+
+        if isinstance(data, LLMUsageMetricsData):
+            self.llm_usage(data.value.prompt_tokens, data.value.completion_tokens)
+        elif isinstance(data, TTFBMetricsData):
+            if service == "llm":
+                self.llm_ttft.labels(self.assistant).observe(data.value)
+            self.service_seconds.labels(self.assistant, service, "ttfb").observe(data.value)
+        elif isinstance(data, ProcessingMetricsData):
+            self.service_seconds.labels(self.assistant, service, "processing").observe(data.value)
+
+    def observer(self) -> BaseObserver:
+        """A Pipecat observer feeding these metrics; add it to a PipelineWorker's observers."""
+        return _observer_class()(self)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _observer_class() -> Any:
+    # Pipecat is imported on first use: the operator imports nothing from here, and the runner's
+    # /healthz should not wait for Pipecat's import at start.
+    from pipecat.frames.frames import MetricsFrame
+    from pipecat.observers.base_observer import BaseObserver, FramePushed
+    from pipecat.services.llm_service import LLMService
+    from pipecat.services.stt_service import STTService
+    from pipecat.services.tts_service import TTSService
+
+    kinds: tuple[tuple[type, ServiceKind], ...] = (
+        (LLMService, "llm"),
+        (STTService, "stt"),
+        (TTSService, "tts"),
+    )
+
+    class PipecatMetricsObserver(BaseObserver):
+        """Feeds MetricsFrames of LLM/STT/TTS services into `Metrics` (each frame once)."""
+
+        def __init__(self, metrics: Metrics) -> None:
+            super().__init__(observe_every_push=False)
+            self._metrics = metrics
+
+        async def on_push_frame(self, data: FramePushed) -> None:
+            if not isinstance(data.frame, MetricsFrame):
+                return
+            service = next((kind for cls, kind in kinds if isinstance(data.source, cls)), None)
+            if service is None:
+                return
+            for item in data.frame.data:
+                self._metrics.observe(service, item)
+
+    return PipecatMetricsObserver

@@ -1,0 +1,107 @@
+"""The runner's HTTP/WebSocket API (FastAPI): probes, metrics, text conversations, tasks, voice calls.
+
+    GET  /healthz                  the process is alive
+    GET  /readyz                   503 while draining (SIGTERM) or at maxSessionsPerPod
+    GET  /metrics                  Prometheus text format
+    POST /v1/chat/completions      OpenAI-compatible text conversation (conversations.py)
+    POST /v1/tasks                 headless task with tools (tasks.py)
+    WS   /v1/calls/{serializer}    voice call (calls.py)
+
+Calls: the route accepts the socket, refuses an unknown or not-enabled serializer (close 1008) or a
+pod that is not ready (close 1013, "try again later"), then hands the accepted socket to
+`calls.handle_call(websocket, serializer, state)`, which admits the session itself with
+`async with state.sessions.open("call")`; a CapacityError from there also closes with 1013.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, Response
+from starlette.websockets import WebSocketState
+
+from . import __version__
+from .config import SERIALIZERS
+from .sessions import CapacityError
+from .state import RunnerState
+
+log = logging.getLogger(__name__)
+
+WS_POLICY_VIOLATION = 1008
+WS_TRY_AGAIN_LATER = 1013
+
+
+def create_app(state: RunnerState) -> FastAPI:
+    """The app serving one assistant; `state` is shared by every request."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.aclose()
+
+    app = FastAPI(
+        title=f"aiassistant-runner {state.metrics.assistant}",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runner = state
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        reason = state.sessions.not_ready_reason()
+        body = {
+            "status": "ready" if reason is None else "not ready",
+            "activeSessions": state.sessions.active,
+            "maxSessions": state.sessions.max_sessions,
+        }
+        if reason is not None:
+            body["reason"] = reason
+        return JSONResponse(body, status_code=200 if reason is None else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        from .conversations import chat_completions
+
+        return await chat_completions(request, state)
+
+    @app.post("/v1/tasks")
+    async def tasks(request: Request) -> Response:
+        from .tasks import run_task
+
+        return await run_task(request, state)
+
+    @app.websocket("/v1/calls/{serializer}")
+    async def calls(websocket: WebSocket, serializer: str) -> None:
+        await websocket.accept()
+        enabled = state.config.transport.serializers
+        if serializer not in enabled:
+            what = "not enabled for this assistant" if serializer in SERIALIZERS else "unknown"
+            reason = f"serializer {serializer!r} is {what} (served: {', '.join(enabled)})"
+            await websocket.close(WS_POLICY_VIOLATION, reason)
+            return
+        not_ready = state.sessions.not_ready_reason()
+        if not_ready is not None:
+            await websocket.close(WS_TRY_AGAIN_LATER, f"runner is {not_ready}")
+            return
+        from .calls import handle_call  # the voice stack is imported on the first call
+
+        try:
+            await handle_call(websocket, serializer, state)
+        except CapacityError as err:
+            if websocket.application_state != WebSocketState.DISCONNECTED:
+                await websocket.close(WS_TRY_AGAIN_LATER, str(err))
+
+    return app

@@ -1,0 +1,108 @@
+"""Admission of sessions (calls, text conversations, tasks): capacity, drain, and their counts.
+
+One `Sessions` per process. A session is admitted with `async with sessions.open(kind)`; it is refused
+with `CapacityError` while the pod drains (SIGTERM) or when `maxSessionsPerPod` sessions are active,
+which the server answers with 503 (HTTP) or close code 1013 "try again later" (WebSocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from .metrics import SESSION_KINDS, Metrics, SessionKind
+
+
+class CapacityError(Exception):
+    """A session was refused; `reason` is "draining" or "at capacity"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"runner is {reason}; try another replica")
+        self.reason = reason
+
+
+@dataclass
+class Session:
+    """An admitted session. `fail()` marks it failed even if it ends without raising."""
+
+    kind: SessionKind
+    started: float = field(default_factory=time.monotonic)
+    failed: bool = False
+
+    def fail(self) -> None:
+        self.failed = True
+
+
+class Sessions:
+    """Counts active sessions per kind; refuses new ones when draining or full."""
+
+    def __init__(self, max_sessions: int, metrics: Metrics | None = None) -> None:
+        self.max_sessions = max_sessions
+        self._metrics = metrics
+        self._active: dict[SessionKind, int] = dict.fromkeys(SESSION_KINDS, 0)
+        self._draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def active(self) -> int:
+        return sum(self._active.values())
+
+    def active_by_kind(self) -> dict[SessionKind, int]:
+        return dict(self._active)
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def ready(self) -> bool:
+        """What /readyz reports: accepting sessions (not draining, below capacity)."""
+        return not self._draining and self.active < self.max_sessions
+
+    def not_ready_reason(self) -> str | None:
+        if self._draining:
+            return "draining"
+        if self.active >= self.max_sessions:
+            return "at capacity"
+        return None
+
+    @asynccontextmanager
+    async def open(self, kind: SessionKind) -> AsyncIterator[Session]:
+        """Admit one session for the duration of the block, or raise CapacityError."""
+        reason = self.not_ready_reason()
+        if reason is not None:
+            if self._metrics:
+                self._metrics.session_rejected(kind, reason)
+            raise CapacityError(reason)
+        session = Session(kind)
+        self._active[kind] += 1
+        self._idle.clear()
+        if self._metrics:
+            self._metrics.session_started(kind)
+        try:
+            yield session
+        except BaseException:
+            session.failed = True
+            raise
+        finally:
+            self._active[kind] -= 1
+            if self.active == 0:
+                self._idle.set()
+            if self._metrics:
+                self._metrics.session_ended(kind, failed=session.failed)
+
+    def begin_drain(self) -> None:
+        """Refuse new sessions from now on (readiness goes 503); active ones continue."""
+        self._draining = True
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109 (a deadline, not a cancel scope)
+        """Wait until no session is active, at most `timeout` seconds; True if idle."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True

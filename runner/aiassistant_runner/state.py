@@ -1,0 +1,86 @@
+"""RunnerState: what every request handler of one runner process shares (created once per process)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .config import RunnerConfig
+from .engines import EngineModel, registry_from_env
+from .metrics import Metrics
+from .sessions import Sessions
+from .tools import ToolRunner
+
+# Seconds active sessions may take to finish after SIGTERM. The operator sets the pod's
+# terminationGracePeriodSeconds a little above this, so the kubelet does not kill a draining pod.
+DRAIN_GRACE_ENV = "AIASSISTANT_DRAIN_SECONDS"
+DEFAULT_DRAIN_SECONDS = 25.0
+
+
+class MissingKeyError(RuntimeError):
+    """The LLM key env var is unset; the message names the variable, never a value."""
+
+
+@dataclass
+class RunnerState:
+    """Config, session admission, metrics and tools of one runner process."""
+
+    config: RunnerConfig
+    sessions: Sessions
+    metrics: Metrics
+    tools: ToolRunner
+    engine: EngineModel
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
+
+    @classmethod
+    def create(
+        cls,
+        config: RunnerConfig,
+        *,
+        environ: Mapping[str, str] | None = None,
+        drain_seconds: float | None = None,
+    ) -> RunnerState:
+        env = os.environ if environ is None else environ
+        metrics = Metrics(f"{config.namespace}/{config.name}")
+        if drain_seconds is None:
+            drain_seconds = float(env.get(DRAIN_GRACE_ENV) or DEFAULT_DRAIN_SECONDS)
+        return cls(
+            config=config,
+            sessions=Sessions(config.max_sessions_per_pod, metrics),
+            metrics=metrics,
+            tools=ToolRunner(config.tools, metrics),
+            engine=config.engine(registry_from_env(env)),
+            environ=env,
+            drain_seconds=drain_seconds,
+        )
+
+    @property
+    def draining(self) -> bool:
+        return self.sessions.draining
+
+    @property
+    def llm_type(self) -> str:
+        """The engine target, e.g. "grok" (the factory's `type`)."""
+        return self.engine.target.name
+
+    @property
+    def llm_model(self) -> str:
+        return self.engine.model
+
+    @property
+    def llm_base_url(self) -> str | None:
+        """The assistant's base URL override, else None (the factory uses the target's default)."""
+        return self.config.base_url
+
+    def llm_key(self) -> str:
+        """The LLM API key from the target's env var (e.g. XAI_API_KEY). Never log the result."""
+        name = self.engine.target.key_env
+        value = self.environ.get(name, "")
+        if not value:
+            raise MissingKeyError(f"{name} is not set: the {self.llm_type} API key comes from this env var")
+        return value
+
+    async def aclose(self) -> None:
+        await self.tools.close()
