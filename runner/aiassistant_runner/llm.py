@@ -1,0 +1,106 @@
+"""The Pipecat LLM factory: `create_llm_service(type, key, messages, tools)` -> (llm, aggregator pair).
+
+The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the same registry the operator
+validates against, so what the operator accepts is what this builds. Runner-only (imports Pipecat);
+the operator must never import this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.openai.base_llm import BaseOpenAILLMService
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.xai.llm import GrokLLMService
+from pipecat.utils.types import NOT_GIVEN, NotGiven
+
+from .engines import Target, registry_from_env
+
+# One class per registry target; the registry names the class as "module:Class" for the operator,
+# which has no Pipecat, and this table is the runner's side of that contract (a test keeps them equal).
+SERVICES: Mapping[str, type[BaseOpenAILLMService]] = {
+    "grok": GrokLLMService,
+    "openai": OpenAILLMService,
+}
+
+
+class MissingAPIKeyError(ValueError):
+    """No key was given and the target's env var is unset; the message names the env var only."""
+
+
+def resolve_api_key(target: Target, key: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """`key or $<target.key_env>`; a clear error naming the env var (never a key) when both are empty."""
+    env = os.environ if environ is None else environ
+    resolved = key or env.get(target.key_env, "")
+    if not resolved:
+        raise MissingAPIKeyError(
+            f"No API key for LLM service {target.name}: set {target.key_env} "
+            f"(the runner pod gets it from the assistant's secretRef) or pass a key"
+        )
+    return resolved
+
+
+def tools_schema(tools: Sequence[Mapping[str, Any] | FunctionSchema] | None) -> ToolsSchema | NotGiven:
+    """The seed's `[{name, description, parameters}]` dicts (or FunctionSchemas) -> a ToolsSchema.
+
+    `parameters` is a JSON schema object; its `properties` and `required` carry over. A dict may also
+    hold a `handler` (Pipecat function-call handler), which Pipecat registers for the context.
+    """
+    if not tools:
+        return NOT_GIVEN
+    functions: list[FunctionSchema] = []
+    for i, tool in enumerate(tools):
+        if isinstance(tool, FunctionSchema):
+            functions.append(tool)
+            continue
+        name = tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"tools[{i}].name: a non-empty string is required")
+        parameters = tool.get("parameters") or {}
+        if not isinstance(parameters, Mapping):
+            raise ValueError(f"tools[{i}].parameters: a JSON schema object is required")
+        functions.append(
+            FunctionSchema(
+                name=name,
+                description=str(tool.get("description") or ""),
+                properties=dict(parameters.get("properties") or {}),
+                required=list(parameters.get("required") or []),
+                handler=tool.get("handler"),
+            )
+        )
+    return ToolsSchema(standard_tools=functions)
+
+
+def create_llm_service(
+    type: str,  # the seed's parameter name (shadows the builtin on purpose)
+    key: str | None,
+    messages: Sequence[Mapping[str, Any]] | None,
+    tools: Sequence[Mapping[str, Any] | FunctionSchema] | None,
+    *,
+    base_url: str | None = None,
+    system_instruction: str | None = None,
+) -> tuple[BaseOpenAILLMService, LLMContextAggregatorPair]:
+    """Build the Pipecat LLM service for an engine model and the context aggregators around it.
+
+    `type`: engine model, `"<target>.<model>"` or `"<target>:<model>"` (raises the registry's
+    `EngineModelError`s: "Wrong LLM format", "Unsupported LLM service", unknown model).
+    `key`: API key, or None/"" to use the target's env var (`XAI_API_KEY`, `OPENAI_API_KEY`).
+    `base_url`: overrides the target's default (gateways, local OpenAI-compatible servers).
+    """
+    engine = registry_from_env().parse(type)
+    target = engine.target
+    service_class = SERVICES[target.name]
+    api_key = resolve_api_key(target, key)
+    settings = service_class.Settings(model=engine.model, system_instruction=system_instruction)
+    llm = service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+    context = LLMContext(
+        messages=[dict(m) for m in messages or []],  # type: ignore[misc]
+        tools=tools_schema(tools),
+    )
+    return llm, LLMContextAggregatorPair(context)
