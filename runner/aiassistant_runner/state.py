@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .config import RunnerConfig
 from .engines import EngineModel, registry_from_env
 from .metrics import Metrics
 from .sessions import Sessions
 from .tools import ToolRunner
+
+if TYPE_CHECKING:
+    from .turns import TurnEngine
 
 # Seconds active sessions may take to finish after SIGTERM. The operator sets the pod's
 # terminationGracePeriodSeconds a little above this, so the kubelet does not kill a draining pod.
@@ -33,6 +37,8 @@ class RunnerState:
     engine: EngineModel
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    llm_timeout_seconds: float = 30.0  # read timeout of one LLM request of a text turn or task
+    _turns: TurnEngine | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -81,6 +87,15 @@ class RunnerState:
         if not value:
             raise MissingKeyError(f"{name} is not set: the {self.llm_type} API key comes from this env var")
         return value
+
+    @property
+    def turns(self) -> TurnEngine:
+        """The turn engine of text conversations and tasks (one LLM service per process)."""
+        if self._turns is None:
+            from .turns import TurnEngine
+
+            self._turns = TurnEngine(self, timeout=self.llm_timeout_seconds)
+        return self._turns
 
     async def aclose(self) -> None:
         await self.tools.close()

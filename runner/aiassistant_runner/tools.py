@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -126,35 +126,39 @@ class ToolRunner:
         builtins: Mapping[str, BuiltinHandler] | None = None,
         on_call: ToolCallListener | None = None,
     ) -> ToolsSchema:
-        """Register every spec tool and the given built-ins on `llm`; return the schema to advertise.
+        """Register every spec tool and the given built-ins on `llm`; return the schema to advertise
+        (put it in the LLMContext: `LLMContext(messages, tools=schema)`).
 
         `builtins` maps a built-in name (`end_call`, `stop_service`) to its Pipecat handler; only the
         built-ins given are advertised. `on_call` is told about each finished spec tool call.
         """
+        builtins = builtins or {}
+        schema = self.schema(builtins)
+        for tool in self.tools.values():
+            # Our own HTTP timeout answers first, with a tool error the model can read.
+            llm.register_function(tool.name, self._handler(on_call), timeout_secs=tool.timeout_seconds + 5)
+        for name, handler in builtins.items():
+            llm.register_function(name, handler)
+        return schema
+
+    def schema(self, builtins: Iterable[str] = ()) -> ToolsSchema:
+        """The spec tools plus the named built-ins, as a Pipecat ToolsSchema."""
         from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
         from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 
-        schemas: list[FunctionSchema] = []
-        for tool in self.tools.values():
-            llm.register_function(
-                tool.name,
-                self._handler(on_call),
-                # Our own HTTP timeout answers first, with a tool error the model can read.
-                timeout_secs=tool.timeout_seconds + 5,
+        schemas = [
+            FunctionSchema(
+                name=tool.name,
+                description=tool.description,
+                properties=dict(tool.parameters.get("properties", {})),
+                required=list(tool.parameters.get("required", [])),
             )
-            schemas.append(
-                FunctionSchema(
-                    name=tool.name,
-                    description=tool.description,
-                    properties=dict(tool.parameters.get("properties", {})),
-                    required=list(tool.parameters.get("required", [])),
-                )
-            )
-        for name, handler in (builtins or {}).items():
+            for tool in self.tools.values()
+        ]
+        for name in builtins:
             if name not in BUILTIN_SCHEMAS:
                 raise ValueError(f"unknown built-in tool {name!r} (known: {', '.join(BUILTIN_SCHEMAS)})")
             description, properties, required = BUILTIN_SCHEMAS[name]
-            llm.register_function(name, handler)
             schemas.append(FunctionSchema(name, description, properties, required))
         return ToolsSchema(standard_tools=schemas)
 
