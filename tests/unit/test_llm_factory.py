@@ -1,0 +1,157 @@
+"""create_llm_service: the seed's factory cases, checked on the real Pipecat service and its real client."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.xai.llm import GrokLLMService
+
+from aiassistant_runner.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
+from aiassistant_runner.llm import SERVICES, MissingAPIKeyError, create_llm_service, tools_schema
+
+XAI_URL = "https://api.x.ai/v1"
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("XAI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", EXTRA_MODELS_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _base_url(llm: object) -> str:
+    # The real AsyncOpenAI client the service sends with; httpx normalises a trailing slash.
+    return str(llm._client.base_url).rstrip("/")  # type: ignore[attr-defined]
+
+
+def test_openai_creation_uses_key_and_model() -> None:
+    llm, pair = create_llm_service("openai.gpt-4o", "sk-test-openai", [], None)
+    assert type(llm) is OpenAILLMService
+    assert llm.settings.model == "gpt-4o"
+    assert llm._client.api_key == "sk-test-openai"
+    assert _base_url(llm) == "https://api.openai.com/v1"
+    assert isinstance(pair, LLMContextAggregatorPair)
+
+
+def test_grok_creation_targets_xai_base_url() -> None:
+    llm, _ = create_llm_service("grok.grok-3", "xai-test-key", [], None)
+    assert type(llm) is GrokLLMService
+    assert llm.settings.model == "grok-3"
+    assert llm._client.api_key == "xai-test-key"
+    assert _base_url(llm) == XAI_URL  # exactly, with no override
+
+
+def test_grok_falls_back_to_xai_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XAI_API_KEY", "xai-from-env")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-one")
+    for key in (None, ""):
+        llm, _ = create_llm_service("grok.grok-3-mini", key, [], None)
+        assert type(llm) is GrokLLMService
+        assert llm.settings.model == "grok-3-mini"
+        assert llm._client.api_key == "xai-from-env"
+        assert _base_url(llm) == XAI_URL
+
+
+def test_openai_falls_back_to_openai_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    monkeypatch.setenv("XAI_API_KEY", "xai-wrong-one")
+    llm, _ = create_llm_service("openai:gpt-4o-mini", None, [], None)
+    assert llm._client.api_key == "sk-from-env"
+    assert llm.settings.model == "gpt-4o-mini"
+
+
+def test_explicit_key_wins_over_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XAI_API_KEY", "xai-from-env")
+    llm, _ = create_llm_service("grok.grok-3", "xai-explicit", [], None)
+    assert llm._client.api_key == "xai-explicit"
+
+
+def test_base_url_override_wins() -> None:
+    llm, _ = create_llm_service("grok.grok-3", "k", [], None, base_url="http://127.0.0.1:9/v1")
+    assert _base_url(llm) == "http://127.0.0.1:9/v1"
+    llm, _ = create_llm_service("openai.gpt-4o", "k", [], None, base_url="http://gw.local/v1")
+    assert _base_url(llm) == "http://gw.local/v1"
+
+
+def test_unsupported_service() -> None:
+    with pytest.raises(ValueError, match="Unsupported LLM service: anthropic"):
+        create_llm_service("anthropic.claude-3", "k", [], None)
+
+
+def test_no_separator_is_wrong_format() -> None:
+    with pytest.raises(ValueError, match="Wrong LLM format"):
+        create_llm_service("grok-3", "k", [], None)
+
+
+def test_unknown_model_and_extra_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UnknownModelError):
+        create_llm_service("grok.grok-99", "k", [], None)
+    monkeypatch.setenv(EXTRA_MODELS_ENV, "grok.grok-99")
+    llm, _ = create_llm_service("grok.grok-99", "k", [], None)
+    assert llm.settings.model == "grok-99"
+
+
+@pytest.mark.parametrize(
+    ("engine_model", "env"), [("grok.grok-3", "XAI_API_KEY"), ("openai.gpt-4o", "OPENAI_API_KEY")]
+)
+def test_missing_key_names_the_env_var_and_no_key(
+    monkeypatch: pytest.MonkeyPatch, engine_model: str, env: str
+) -> None:
+    # The other target's key is set: it must neither be used nor leak into the message.
+    other = "OPENAI_API_KEY" if env == "XAI_API_KEY" else "XAI_API_KEY"
+    monkeypatch.setenv(other, "secret-value-of-the-other-target")
+    with pytest.raises(MissingAPIKeyError) as err:
+        create_llm_service(engine_model, None, [], None)
+    message = str(err.value)
+    assert env in message
+    assert "secret-value" not in message
+    assert isinstance(err.value, ValueError)
+
+
+def test_context_carries_messages_tools_and_settings_the_system_instruction() -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    llm, pair = create_llm_service("grok.grok-3", "k", messages, [WEATHER], system_instruction="Be brief.")
+    assert llm.settings.system_instruction == "Be brief."
+    user, assistant = pair
+    context = user.context
+    assert context is assistant.context
+    assert context.messages == messages
+    assert isinstance(context.tools, ToolsSchema)
+    [function] = context.tools.standard_tools
+    assert function.to_default_dict() == WEATHER
+
+
+def test_tools_schema_conversion_and_errors() -> None:
+    assert not isinstance(tools_schema(None), ToolsSchema)
+    assert not isinstance(tools_schema([]), ToolsSchema)
+    bare = tools_schema([{"name": "ping"}])
+    assert isinstance(bare, ToolsSchema)
+    assert bare.standard_tools[0].to_default_dict() == {
+        "name": "ping",
+        "description": "",
+        "parameters": {"type": "object", "properties": {}, "required": []},
+    }
+    with pytest.raises(ValueError, match=r"tools\[0\]\.name"):
+        tools_schema([{"description": "no name"}])
+    with pytest.raises(ValueError, match=r"tools\[1\]\.parameters"):
+        tools_schema([WEATHER, {"name": "x", "parameters": "not a schema"}])
+
+
+def test_runner_services_match_the_registry() -> None:
+    # engines.py names the class for the operator (no Pipecat there); llm.py must build that class.
+    assert set(SERVICES) == set(BUILTIN.targets)
+    for name, target in BUILTIN.targets.items():
+        module, _, cls = target.service.partition(":")
+        assert getattr(importlib.import_module(module), cls) is SERVICES[name]
