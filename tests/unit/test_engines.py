@@ -85,9 +85,9 @@ def test_is_valid_engine_model(engine_model: str, valid: bool) -> None:
 
 @pytest.mark.parametrize("engine_model", ["grok-3", "", ".grok-3", "grok.", ":x", "  .  "])
 def test_wrong_format_has_the_seeds_words(engine_model: str) -> None:
-    with pytest.raises(WrongFormatError, match="^Wrong LLM format"):
+    with pytest.raises(WrongFormatError, match=r"^Wrong LLM format"):
         BUILTIN.parse(engine_model)
-    with pytest.raises(WrongFormatError, match="^Wrong LLM format"):
+    with pytest.raises(WrongFormatError, match=r"^Wrong LLM format"):
         get_target(engine_model)
 
 
