@@ -1,0 +1,276 @@
+"""PURE rendering: one AIAssistant + the operator settings -> the runner objects to apply.
+
+No I/O, no clock, no randomness: the same input gives the same objects, byte for byte, so the
+handlers can apply them idempotently and golden tests can pin them. All objects are named
+`<name>-runner`: ConfigMap (runner config, no secrets), Deployment, Service, and a
+PodDisruptionBudget when replicas > 1. API keys reach the pod only as `secretKeyRef` env vars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiassistant_runner.speech_registry import stt_provider, tts_provider
+
+from .settings import DEFAULT_SECRETS_ENV, Settings
+from .spec import API_VERSION, KIND, AIAssistantSpec, SpecError, parse_spec, to_runner_config
+
+PORT = 8000
+PORT_NAME = "http"
+CONFIG_DIR = "/etc/aiassistant"
+CONFIG_KEY = "config.json"
+CONFIG_HASH_ANNOTATION = "aiassistant.dev/config-hash"
+SECRETS_HASH_ANNOTATION = "aiassistant.dev/secrets-hash"
+RUN_AS = 10001
+# preStop sleeps (a kubelet sleep action: no shell in the image needed) so that Service endpoints
+# drop the pod before SIGTERM; then the runner's own SIGTERM drain lets active calls finish.
+PRESTOP_SLEEP_SECONDS = 5
+GRACE_MARGIN_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    """One key the runner pod reads from a Secret in its namespace, as env var `env`."""
+
+    name: str
+    key: str
+    env: str
+
+
+def runner_name(name: str) -> str:
+    return f"{name}-runner"
+
+
+def endpoint(name: str, namespace: str) -> str:
+    """status.endpoint: the runner Service's in-cluster URL."""
+    return f"http://{runner_name(name)}.{namespace}.svc:{PORT}"
+
+
+def selector_labels(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "aiassistant-runner", "app.kubernetes.io/instance": name}
+
+
+def labels(name: str) -> dict[str, str]:
+    return {
+        **selector_labels(name),
+        "app.kubernetes.io/component": "runner",
+        "app.kubernetes.io/part-of": "aiassistant",
+        "app.kubernetes.io/managed-by": "aiassistant-operator",
+    }
+
+
+def referenced_secrets(spec: AIAssistantSpec, settings: Settings) -> list[SecretKeyRef]:
+    """The Secret keys the runner pod needs, one per env var, in order engine, STT, TTS.
+
+    An explicit secretRef wins; providers sharing an env var (openai engine + openai STT/TTS all
+    use OPENAI_API_KEY) share it (parse_spec rejects two different explicit ones). Without any
+    explicit ref, the operator's default key Secret for the provider is used.
+    """
+    target = spec.engine(settings.registry()).target
+    wants = [("spec.secretRef", target.name, target.key_env, spec.secret_ref)]
+    if spec.stt is not None:
+        provider = stt_provider(spec.stt.type)
+        wants.append(("spec.stt.secretRef", provider.name, provider.key_env, spec.stt.secret_ref))
+    if spec.tts is not None:
+        provider = tts_provider(spec.tts.type)
+        wants.append(("spec.tts.secretRef", provider.name, provider.key_env, spec.tts.secret_ref))
+
+    by_env: dict[str, SecretKeyRef] = {}
+    for _, _, env, ref in wants:
+        if ref is not None and env not in by_env:
+            by_env[env] = SecretKeyRef(name=ref.name, key=ref.key, env=env)
+    for field, provider_name, env, _ in wants:
+        if env in by_env:
+            continue
+        default = settings.default_secret(provider_name)
+        if default is None:
+            raise SpecError(
+                f"{field}: required, because the operator has no default key Secret for "
+                f"{provider_name} ({DEFAULT_SECRETS_ENV})"
+            )
+        by_env[env] = SecretKeyRef(name=default.name, key=default.key, env=env)
+    order = [env for _, _, env, _ in wants]
+    return sorted(by_env.values(), key=lambda ref: order.index(ref.env))
+
+
+def secrets_hash(refs: Iterable[SecretKeyRef], secret_data: Mapping[str, Mapping[str, str]]) -> str:
+    """A digest of the referenced keys' current values (Secret `data`, base64 as stored), for the
+    pod template: a rotated key changes it and rolls the pods. Values never leave this function."""
+    digest = hashlib.sha256()
+    for ref in sorted(refs, key=lambda r: (r.env, r.name, r.key)):
+        value = secret_data.get(ref.name, {}).get(ref.key, "")
+        digest.update(f"{ref.env}\0{ref.name}\0{ref.key}\0".encode())
+        digest.update(hashlib.sha256(value.encode()).digest())
+    return digest.hexdigest()[:16]
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _metadata(name: str, namespace: str, owner: dict[str, Any] | None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": runner_name(name), "namespace": namespace, "labels": labels(name)}
+    if owner is not None:
+        metadata["ownerReferences"] = [owner]
+    return metadata
+
+
+def _owner(assistant_metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ownerReference to the AIAssistant (garbage collection deletes the runner objects with
+    it). An offline render has no uid: then no ownerReference, rather than a made-up uid that the
+    garbage collector would take for a deleted owner."""
+    uid = assistant_metadata.get("uid")
+    if not uid:
+        return None
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": assistant_metadata["name"],
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _container(spec: AIAssistantSpec, settings: Settings, refs: list[SecretKeyRef]) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "AIASSISTANT_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_KEY}"},
+        {"name": "AIASSISTANT_DRAIN_SECONDS", "value": str(settings.runner_drain_seconds)},
+        {"name": "AIASSISTANT_LOG_LEVEL", "value": settings.log_level},
+    ]
+    env += [
+        {"name": ref.env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}} for ref in refs
+    ]
+    resources = (
+        spec.resources.model_dump(exclude_none=True)
+        if spec.resources is not None
+        else settings.runner_resources
+    )
+    container: dict[str, Any] = {
+        "name": "runner",
+        "image": spec.image or settings.runner_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        "env": env,
+        "startupProbe": {
+            "httpGet": {"path": "/healthz", "port": PORT_NAME},
+            "periodSeconds": 2,
+            "failureThreshold": 30,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": PORT_NAME},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": PORT_NAME},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 1,
+        },
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+        ],
+    }
+    if resources:
+        container["resources"] = dict(resources)
+    return container
+
+
+def render(assistant: Mapping[str, Any], settings: Settings, secrets_hash: str = "") -> list[dict[str, Any]]:
+    """The objects the operator applies for one AIAssistant (full CR dict; metadata.uid makes the
+    ownerReferences). Raises SpecError, naming the field, for a spec the operator will not run."""
+    metadata = assistant.get("metadata") or {}
+    name = metadata.get("name")
+    if not name:
+        raise SpecError("metadata.name: required")
+    namespace = metadata.get("namespace") or "default"
+    registry = settings.registry()
+    spec = parse_spec(assistant.get("spec"), registry)
+    refs = referenced_secrets(spec, settings)
+    config_json = to_runner_config(name, namespace, spec, registry).to_json()
+    owner = _owner(metadata)
+    selector = selector_labels(name)
+
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(name, namespace, owner),
+        "data": {CONFIG_KEY: config_json},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(name, namespace, owner),
+        "spec": {
+            "replicas": spec.replicas,
+            "selector": {"matchLabels": selector},
+            # Surge, never take a serving pod away first: calls in progress keep their pod.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {
+                    "labels": labels(name),
+                    "annotations": {
+                        CONFIG_HASH_ANNOTATION: _hash(config_json),
+                        SECRETS_HASH_ANNOTATION: secrets_hash,
+                    },
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    # preStop sleep + the runner's call drain + a margin to exit.
+                    "terminationGracePeriodSeconds": PRESTOP_SLEEP_SECONDS
+                    + settings.runner_drain_seconds
+                    + GRACE_MARGIN_SECONDS,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS,
+                        "runAsGroup": RUN_AS,
+                        "fsGroup": RUN_AS,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [_container(spec, settings, refs)],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": runner_name(name)}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(name, namespace, owner),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+    objects: list[dict[str, Any]] = [config_map, deployment, service]
+    if spec.replicas > 1:
+        objects.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": _metadata(name, namespace, owner),
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}},
+            }
+        )
+    return objects

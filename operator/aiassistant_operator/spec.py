@@ -1,0 +1,323 @@
+"""AIAssistantSpec: the AIAssistant custom resource's spec (and status) as pydantic models.
+
+This module is the one source of the CRD: `crdgen.py` turns these models into the OpenAPI schema
+in crds/, and a unit test fails when the committed CRD drifts from them. The AI fields reuse the
+runner's own field definitions (aiassistant_runner.config), so the spec maps 1:1 onto RunnerConfig;
+the operator-only fields (keys, workload shape) are added here.
+
+`parse_spec` validates a spec dict with the SAME engine registry the runner uses, so the operator
+never accepts a model the runner cannot serve; errors name the field (`spec.engineModel: ...`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, JsonValue, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+
+from aiassistant_runner.config import (
+    SERIALIZERS,
+    CamelModel,
+    RunnerConfig,
+    STTConfig,
+    ToolConfig,
+    TransportConfig,
+    TTSConfig,
+    VADConfig,
+)
+from aiassistant_runner.engines import BUILTIN, EngineModel, EngineModelError, Registry
+from aiassistant_runner.speech_registry import STT_PROVIDERS, TTS_PROVIDERS, stt_provider, tts_provider
+
+__all__ = [
+    "CONDITION_TYPES",
+    "PHASES",
+    "SERIALIZERS",
+    "AIAssistantSpec",
+    "AIAssistantStatus",
+    "Condition",
+    "SecretRef",
+    "SpecError",
+    "parse_spec",
+    "to_runner_config",
+]
+
+GROUP = "aiassistant.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "AIAssistant"
+PLURAL = "aiassistants"
+
+PHASES = ("Pending", "Ready", "Invalid", "Degraded")
+CONDITION_TYPES = ("ModelValid", "SecretResolved", "Ready")
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+# Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
+OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "resources", "image")
+
+# The CRD's format check of engineModel (the registry decides which targets and models exist).
+# Rules use only matches/startsWith/size/has: cel-python lacks the Kubernetes string extensions.
+ENGINE_MODEL_RULES = [
+    {
+        "rule": "self.matches('^[A-Za-z0-9_-]+[.:]')",
+        "message": "engineModel must start with '<target>.' (or '<target>:'), e.g. grok.grok-3",
+    },
+    {
+        "rule": "self.matches('^[^.:]+[.:][^\\\\s]+$')",
+        "message": "engineModel needs a model after the target, without spaces, e.g. grok.grok-3",
+    },
+]
+# Kubernetes resource quantity (apimachinery's regex), for spec.resources.
+QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DATA_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+
+
+class SpecError(ValueError):
+    """An AIAssistant spec the operator will not run; the message names the field and is safe for
+    status, Events and logs (it never holds a key)."""
+
+
+def _runner_field(name: str, **overrides: Any) -> Any:
+    """The runner's definition of a field (type constraints, default), optionally re-described."""
+    info: FieldInfo = copy.deepcopy(RunnerConfig.model_fields[name])
+    for attr, value in overrides.items():
+        setattr(info, attr, value)
+    return info
+
+
+class SecretRef(CamelModel):
+    """A key in a Secret in the assistant's own namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Name of the Secret.")
+    key: str = Field(max_length=253, pattern=DATA_KEY_PATTERN, description="Key inside the Secret's data.")
+
+
+class STTSpec(STTConfig):
+    """Speech-to-text for voice calls."""
+
+    type: str = Field(
+        description="Speech-to-text provider the runner serves.",
+        json_schema_extra={"enum": list[JsonValue](sorted(STT_PROVIDERS))},
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret key holding the provider's API key; default: the operator's default "
+        "key Secret for this provider (an openai provider shares the engine's OPENAI_API_KEY).",
+    )
+
+
+class TTSSpec(TTSConfig):
+    """Text-to-speech for voice calls."""
+
+    type: str = Field(
+        description="Text-to-speech provider the runner serves.",
+        json_schema_extra={"enum": list[JsonValue](sorted(TTS_PROVIDERS))},
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret key holding the provider's API key; default: the operator's default "
+        "key Secret for this provider (an openai provider shares the engine's OPENAI_API_KEY).",
+    )
+
+
+Quantity = Annotated[
+    int | str,
+    Field(
+        json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN},
+    ),
+]
+
+
+class Resources(CamelModel):
+    """Compute resources of the runner container (core/v1 ResourceRequirements)."""
+
+    limits: dict[str, Quantity] | None = Field(
+        default=None, description="Maximum amount of compute resources allowed, e.g. memory: 1Gi."
+    )
+    requests: dict[str, Quantity] | None = Field(
+        default=None, description="Minimum amount of compute resources required, e.g. cpu: 250m."
+    )
+
+    @field_validator("limits", "requests")
+    @classmethod
+    def _quantities(cls, value: dict[str, int | str] | None) -> dict[str, int | str] | None:
+        for resource, quantity in (value or {}).items():
+            if isinstance(quantity, str) and not re.match(QUANTITY_PATTERN, quantity):
+                raise ValueError(f"{resource}: {quantity!r} is not a Kubernetes quantity (e.g. 500m, 1Gi)")
+        return value
+
+
+class AIAssistantSpec(CamelModel):
+    """Desired state of an AI voice/text assistant: the LLM, speech, tools and the runner workload."""
+
+    engine_model: str = _runner_field(
+        "engine_model",
+        description="LLM as '<target>.<model>' (or '<target>:<model>'), e.g. grok.grok-3 or "
+        "openai.gpt-4o; the operator accepts only models the runner can serve.",
+        json_schema_extra={"x-kubernetes-validations": ENGINE_MODEL_RULES},
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret key holding the LLM API key (XAI_API_KEY for grok, OPENAI_API_KEY for "
+        "openai); default: the operator's default key Secret for the target, in this namespace.",
+    )
+    base_url: str | None = _runner_field(
+        "base_url",
+        description="LLM endpoint override (an OpenAI-compatible gateway); default: the target's URL.",
+    )
+    init_prompt: str = _runner_field("init_prompt", description="System instruction of the assistant.")
+    parameters: dict[str, str] = _runner_field(
+        "parameters", description="Key/value pairs appended to the system instruction as 'key: value' lines."
+    )
+    greeting: str | None = _runner_field(
+        "greeting", description="If set, the bot speaks this first when a call starts."
+    )
+    stt: STTSpec | None = Field(default=None, description="Speech-to-text for voice calls.")
+    tts: TTSSpec | None = Field(default=None, description="Text-to-speech for voice calls.")
+    vad: VADConfig = _runner_field("vad", description="Silero voice activity detection (Pipecat defaults).")
+    smart_turn: bool = _runner_field(
+        "smart_turn", description="Use Pipecat's smart-turn model to detect the end of a user's turn."
+    )
+    tools: list[ToolConfig] = _runner_field(
+        "tools",
+        description="Functions the LLM may call; each call is POSTed as JSON to the tool's url.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    transport: TransportConfig = _runner_field(
+        "transport", description="Voice call transport: WebSocket frame serializers."
+    )
+    replicas: int = Field(default=1, ge=0, le=100, description="Number of runner pods.")
+    max_sessions_per_pod: int = _runner_field(
+        "max_sessions_per_pod",
+        description="Concurrent sessions per pod; the pod reports not-ready at this many.",
+    )
+    max_call_seconds: int = _runner_field(
+        "max_call_seconds", description="A voice call is ended after this many seconds."
+    )
+    task_timeout_seconds: float = _runner_field(
+        "task_timeout_seconds", description="Time bound of one headless task (POST /v1/tasks), seconds."
+    )
+    resources: Resources | None = Field(
+        default=None, description="Runner container resources; default: the operator's setting."
+    )
+    image: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Runner container image override; default: the operator's runner image.",
+    )
+
+    def engine(self, registry: Registry) -> EngineModel:
+        """The parsed engine model (the spec was validated with a registry: this does not fail)."""
+        return registry.parse(self.engine_model)
+
+
+class Condition(CamelModel):
+    """One aspect of the assistant's state."""
+
+    type: Literal["ModelValid", "SecretResolved", "Ready"] = Field(description="Condition type.")
+    status: Literal["True", "False", "Unknown"] = Field(description="Condition status.")
+    reason: str = Field(default="", max_length=1024, description="CamelCase reason of the last transition.")
+    message: str = Field(default="", max_length=32768, description="Human-readable detail.")
+    last_transition_time: str | None = Field(
+        default=None,
+        description="When the status last changed (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the condition was computed for."
+    )
+
+
+class AIAssistantStatus(CamelModel):
+    """Observed state, written by the operator."""
+
+    phase: Literal["Pending", "Ready", "Invalid", "Degraded"] | None = Field(
+        default=None,
+        description="Pending (workload starting or Secret missing), Ready, Invalid (spec rejected), "
+        "Degraded (fewer ready pods than replicas).",
+    )
+    engine_target: str | None = Field(default=None, description="LLM target of engineModel, e.g. grok.")
+    engine_model_name: str | None = Field(default=None, description="Model of engineModel, e.g. grok-3.")
+    endpoint: str | None = Field(default=None, description="In-cluster URL of the runner Service.")
+    ready_replicas: int | None = Field(default=None, ge=0, description="Ready runner pods.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the operator last acted on."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="ModelValid, SecretResolved and Ready.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    path = "spec"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _messages(err: ValidationError) -> str:
+    lines = []
+    for error in err.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"{_field_path(error['loc'])}: {message}")
+    return "; ".join(lines)
+
+
+def _check_shared_keys(spec: AIAssistantSpec, registry: Registry) -> None:
+    """Two explicit secretRefs feeding the same env var (openai engine + openai STT/TTS all use
+    OPENAI_API_KEY) must agree: a pod has one OPENAI_API_KEY. An omitted one shares the other's."""
+    wants: list[tuple[str, str, SecretRef | None]] = [
+        ("spec.secretRef", spec.engine(registry).target.key_env, spec.secret_ref)
+    ]
+    if spec.stt:
+        wants.append(("spec.stt.secretRef", stt_provider(spec.stt.type).key_env, spec.stt.secret_ref))
+    if spec.tts:
+        wants.append(("spec.tts.secretRef", tts_provider(spec.tts.type).key_env, spec.tts.secret_ref))
+    seen: dict[str, tuple[str, SecretRef]] = {}
+    for field, env, ref in wants:
+        if ref is None:
+            continue
+        if env in seen and seen[env][1] != ref:
+            first = seen[env][0]
+            raise SpecError(
+                f"{field}: {env} is already taken from {first} (Secret {seen[env][1].name!r}, key "
+                f"{seen[env][1].key!r}); a pod has one {env}: use the same Secret key or omit {field}"
+            )
+        seen.setdefault(env, (field, ref))
+
+
+def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
+    """Validate an AIAssistant spec dict against the model and the engine registry (pass the
+    operator's registry, extended with its extra models). Raises SpecError naming the field."""
+    if not isinstance(spec, Mapping):
+        raise SpecError("spec: must be an object with at least engineModel")
+    try:
+        parsed = AIAssistantSpec.model_validate(dict(spec))
+    except ValidationError as err:
+        raise SpecError(_messages(err)) from None
+    try:
+        registry.parse(parsed.engine_model)
+    except EngineModelError as err:
+        raise SpecError(f"spec.engineModel: {err}") from None
+    _check_shared_keys(parsed, registry)
+    return parsed
+
+
+def to_runner_config(name: str, namespace: str, spec: AIAssistantSpec, registry: Registry) -> RunnerConfig:
+    """The runner's config for this assistant: the spec's AI fields, never a key."""
+    data = spec.model_dump(
+        by_alias=True,
+        exclude_none=True,
+        exclude={**dict.fromkeys(OPERATOR_ONLY_FIELDS, True), "stt": {"secret_ref"}, "tts": {"secret_ref"}},
+    )
+    registry.parse(spec.engine_model)  # the operator's (possibly extended) registry allows it
+    data["allowUnlistedModels"] = not BUILTIN.is_valid(spec.engine_model)
+    return RunnerConfig.model_validate({"name": name, "namespace": namespace, **data})
