@@ -1,9 +1,12 @@
 """One assistant turn for text conversations and tasks: the model, its server-side tools, repeat.
 
-The turn drives the factory's Pipecat LLM service directly: `llm.get_chat_completions(context)` builds
-the provider request exactly as the voice pipeline's service does (model, system instruction, tools,
-provider quirks), and this module reads the stream, runs the tool calls through the ToolRunner and
-asks again, until the model answers without tool calls (or calls `stop_service`, for tasks).
+The turn drives the factory's Pipecat LLM service directly: the service's adapter and
+`build_chat_completion_params` build the provider request exactly as in the voice pipeline (model,
+system instruction, tools, provider quirks), and this module reads the stream, runs the tool calls
+through the ToolRunner and asks again, until the model answers without tool calls (or calls
+`stop_service`, for tasks). System messages at the head of the history (a client's, a task's
+parameters) are appended to the assistant's instruction for that request: one system message,
+ours first (Pipecat deprecates system messages inside the context).
 Why not a Pipeline per request: a text turn has no audio, no interruptions and no aggregation to
 schedule, and one PipelineWorker per request costs several tasks, a StartFrame round and a new
 HTTP client; a single service (one connection pool) shared by every conversation of the process
@@ -66,6 +69,7 @@ class TurnResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     result: Any = None  # the `result` argument of stop_service, for tasks
+    error: str | None = None  # how the LLM failed (type and HTTP status only)
 
     @property
     def failed(self) -> bool:
@@ -147,27 +151,39 @@ class TurnEngine:
         *,
         on_text: TextSink | None = None,
         task: bool = False,
+        result: TurnResult | None = None,
     ) -> TurnResult:
-        """Answer `messages` (OpenAI-format history, no system message: the assistant's instruction
-        is the service's). Text deltas go to `on_text` as they stream. `task=True` offers the
-        `stop_service` built-in. Never raises for upstream or tool failures."""
+        """Answer `messages` (OpenAI-format history; the assistant's instruction is the service's
+        and goes first). Text deltas go to `on_text` as they stream. `task=True` offers the
+        `stop_service` built-in. `result` is filled in place, so a caller that cancels the turn
+        (a task timeout) keeps what was done. Never raises for upstream or tool failures."""
+        # The first turn imports Pipecat and builds the service off the event loop.
+        llm = self._llm if self._llm is not None else await asyncio.to_thread(self._service)
         from pipecat.processors.aggregators.llm_context import LLMContext
 
-        llm = self._service()
         tools = self._tools_task if task else self._tools_text
-        context = LLMContext(messages=list(messages), tools=tools)  # type: ignore[arg-type]
-        result = TurnResult()
+        head = 0
+        while head < len(messages) and messages[head].get("role") == "system":
+            head += 1
+        instruction = "\n\n".join(
+            [self._state.config.system_instruction(), *(str(m.get("content") or "") for m in messages[:head])]
+        )
+        context = LLMContext(messages=list(messages[head:]), tools=tools)  # type: ignore[arg-type]
+        result = TurnResult() if result is None else result
         for _ in range(TASK_MAX_ROUNDS if task else TEXT_MAX_ROUNDS):
             try:
-                round_ = await self._stream(llm, context, result, on_text)
+                round_ = await self._stream(llm, context, instruction, result, on_text)
             except LLMTurnError as err:
                 self._state.metrics.llm_error()
                 log.warning("LLM request failed: %s", err)
-                apology = f" {APOLOGY}" if result.text else APOLOGY
-                result.text += apology
-                result.finish = "error"
-                if on_text is not None:
-                    await on_text(apology)
+                result.finish, result.error = "error", str(err)
+                if not task:  # a conversation goes on: the user reads an apology, not an error
+                    apology = (
+                        f" {APOLOGY}" if result.text.strip() and not result.text[-1].isspace() else APOLOGY
+                    )
+                    result.text += apology
+                    if on_text is not None:
+                        await on_text(apology)
                 return result
             if not round_.calls:
                 result.finish = "stop"
@@ -201,6 +217,10 @@ class TurnEngine:
                 result.result = stop.arguments.get("result") if isinstance(stop.arguments, dict) else None
                 return result
         result.finish = "max_rounds"
+        if not task and not result.text:  # a text answer is never empty
+            result.text = APOLOGY
+            if on_text is not None:
+                await on_text(APOLOGY)
         return result
 
     async def _run_tool(self, call: Mapping[str, str], task: bool) -> ToolCallRecord:
@@ -216,14 +236,25 @@ class TurnEngine:
         return ToolCallRecord(name, arguments, await self._state.tools.call(name, arguments, call["id"]))
 
     async def _stream(
-        self, llm: BaseOpenAILLMService, context: Any, result: TurnResult, on_text: TextSink | None
+        self,
+        llm: BaseOpenAILLMService,
+        context: Any,
+        instruction: str,
+        result: TurnResult,
+        on_text: TextSink | None,
     ) -> _Round:
         round_ = _Round()
         metrics = self._state.metrics
         started = time.perf_counter()
         first = True
         try:
-            stream = await llm.get_chat_completions(context)
+            # What llm.get_chat_completions does, with this request's system instruction.
+            params = await llm.get_llm_adapter().get_llm_invocation_params(
+                context,
+                system_instruction=instruction,
+                convert_developer_to_user=not llm.supports_developer_role,
+            )
+            stream = await llm._client.chat.completions.create(**llm.build_chat_completion_params(params))
             async with stream:
                 async for chunk in stream:
                     if chunk.usage:

@@ -1,0 +1,256 @@
+"""`POST /v1/chat/completions`: an OpenAI-compatible text conversation with the assistant.
+
+Stateless, like the seed's runner: the client sends the whole history each time. Any OpenAI client
+works: point its base URL at `http://<runner>:8000/v1` (the API key it sends is ignored; the runner
+uses its own from the pod's env).
+
+- The assistant's init prompt + parameters are the system instruction, sent first. The client's
+  leading system messages are appended to it (one system message, ours first): they add to the
+  assistant's instruction, they cannot replace it. Later system/developer messages stay in place.
+- The assistant's spec tools run server-side; the client never sees a tool call, only the answer.
+  Client-side `tools`/`functions` are refused (400): they would mix two tool owners in one turn.
+- `model` is accepted and ignored (the assistant's engine model answers and is echoed back);
+  sampling parameters (temperature, max_tokens, ...) are ignored: the assistant decides them.
+- `stream: true` answers with SSE chunks shaped like OpenAI's, then `data: [DONE]`;
+  `stream_options.include_usage` adds the usage chunk. Non-streaming answers one chat.completion.
+- Bad input: 400 with an OpenAI-style error whose `param` names the field. A draining pod or one at
+  maxSessionsPerPod: 503 (Retry-After: 1). An upstream LLM failure is not an HTTP error: the answer
+  ends with a short apology (header `X-AIAssistant-Finish: error`) and is counted in metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from .sessions import CapacityError
+from .state import RunnerState
+from .turns import TurnResult
+
+log = logging.getLogger(__name__)
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+CLIENT_TOOL_FIELDS = ("tools", "functions", "tool_choice", "function_call")
+
+
+class RequestError(ValueError):
+    """Bad input; `param` is the offending field, e.g. `messages[1].role`."""
+
+    def __init__(self, param: str | None, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[dict[str, Any]]
+    stream: bool
+    include_usage: bool
+
+
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+) -> JSONResponse:
+    """An error body any OpenAI client understands (it raises BadRequestError etc. from it)."""
+    headers = {"Retry-After": "1"} if status == 503 else None
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def unavailable(err: CapacityError) -> JSONResponse:
+    return openai_error(503, str(err), type_="service_unavailable", code=err.reason.replace(" ", "_"))
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise RequestError(None, "the request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise RequestError(None, "the request body must be a JSON object")
+    return body
+
+
+def _text_content(content: Any, where: str) -> str | None:
+    """A message's content: a string, null, or a list of text parts (joined)."""
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise RequestError(where, "must be a string, null or a list of text parts")
+    texts = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise RequestError(
+                f"{where}[{j}]", 'only text parts are supported: {"type": "text", "text": "..."}'
+            )
+        texts.append(part["text"])
+    return "".join(texts)
+
+
+def parse_messages(raw: Any) -> list[dict[str, Any]]:
+    """Validate an OpenAI `messages` list; return plain dicts the LLM context takes."""
+    if not isinstance(raw, list) or not raw:
+        raise RequestError("messages", "a non-empty list of messages is required")
+    messages: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(item, dict):
+            raise RequestError(where, "each message must be an object with role and content")
+        role = item.get("role")
+        if role not in ROLES:
+            raise RequestError(f"{where}.role", f"must be one of {', '.join(ROLES)}; got {role!r}")
+        message: dict[str, Any] = {
+            "role": role,
+            "content": _text_content(item.get("content"), f"{where}.content"),
+        }
+        if role == "assistant" and item.get("tool_calls"):
+            message["tool_calls"] = item["tool_calls"]
+        elif role == "tool":
+            if not isinstance(item.get("tool_call_id"), str):
+                raise RequestError(f"{where}.tool_call_id", "a tool message needs its tool_call_id")
+            message["tool_call_id"] = item["tool_call_id"]
+        elif message["content"] is None:
+            raise RequestError(f"{where}.content", f"a {role} message needs content")
+        messages.append(message)
+    return messages
+
+
+def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
+    for name in CLIENT_TOOL_FIELDS:
+        if body.get(name):
+            raise RequestError(
+                name, "client-side tools are not supported: the assistant's own tools run server-side"
+            )
+    if "model" in body and not isinstance(body["model"], str):
+        raise RequestError("model", "must be a string (it is ignored: the assistant's model answers)")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise RequestError("stream", "must be true or false")
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise RequestError("stream_options", "must be an object")
+    if body.get("n", 1) != 1:
+        raise RequestError("n", "only n=1 is supported")
+    return ChatRequest(parse_messages(body.get("messages")), stream, bool(options.get("include_usage")))
+
+
+def usage(result: TurnResult) -> dict[str, int]:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
+
+
+def _finish_header(result: TurnResult) -> dict[str, str]:
+    return {"X-AIAssistant-Finish": result.finish}
+
+
+async def chat_completions(request: Request, state: RunnerState) -> Response:
+    try:
+        chat = parse_chat_request(await read_json_object(request))
+    except RequestError as err:
+        return openai_error(400, str(err), param=err.param)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if chat.stream:
+        # Refuse before the 200 goes out; the session itself is held by the stream generator, so
+        # it ends however the stream ends (done, client gone, server stopping).
+        reason = state.sessions.not_ready_reason()
+        if reason is not None:
+            return unavailable(CapacityError(reason))
+        chunks = _stream(state, chat, completion_id, created)
+        return StreamingResponse(
+            chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+    try:
+        async with state.sessions.open("text") as session:
+            result = await state.turns.run(chat.messages)
+            if result.failed:
+                session.fail()
+    except CapacityError as err:
+        return unavailable(err)
+    body = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": state.llm_model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage(result),
+    }
+    return JSONResponse(body, headers=_finish_header(result))
+
+
+async def _stream(
+    state: RunnerState, chat: ChatRequest, completion_id: str, created: int
+) -> AsyncIterator[str]:
+    head = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": state.llm_model,
+    }
+    if chat.include_usage:
+        head["usage"] = None  # OpenAI sends usage: null on every chunk but the last when asked for usage
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> str:
+        chunk = {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        return f"data: {json.dumps(chunk)}\n\n"
+
+    try:
+        async with state.sessions.open("text") as session:
+            pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+            async def on_text(text: str) -> None:
+                pieces.put_nowait(text)
+
+            turn = asyncio.create_task(state.turns.run(chat.messages, on_text=on_text))
+            turn.add_done_callback(lambda _: pieces.put_nowait(None))
+            try:
+                yield event({"role": "assistant", "content": ""})
+                while (piece := await pieces.get()) is not None:
+                    yield event({"content": piece})
+                result = turn.result()
+            except Exception:
+                session.fail()
+                log.exception("text conversation failed")
+                yield _error_event("internal error while answering", "server_error")
+                return
+            finally:
+                turn.cancel()  # the client went away (or we failed): stop the model and its tools
+            if result.failed:
+                session.fail()
+            yield event({}, "stop")
+            if chat.include_usage:
+                yield f"data: {json.dumps({**head, 'choices': [], 'usage': usage(result)})}\n\n"
+            yield "data: [DONE]\n\n"
+    except CapacityError as err:  # admitted by the check above, refused a moment later
+        yield _error_event(str(err), "service_unavailable")
+
+
+def _error_event(message: str, type_: str) -> str:
+    # The openai client raises APIError on an SSE event carrying an `error` object.
+    return (
+        f"data: {json.dumps({'error': {'message': message, 'type': type_, 'param': None, 'code': None}})}\n\n"
+    )

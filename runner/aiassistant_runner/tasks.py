@@ -1,0 +1,106 @@
+"""`POST /v1/tasks`: a headless run of the assistant with its tools, bounded in time.
+
+Request: `{"input": "<what to do>", "parameters": {"key": "value", ...}}` (parameters optional;
+they reach the model as a second system message, `key: value` lines, after the assistant's own
+instruction). The model runs with the spec tools plus the built-in `stop_service`, round after
+round, until it answers without a tool call or calls `stop_service(result)`, or until the
+assistant's `taskTimeoutSeconds` (default 30) is over.
+
+Response (the same shape whatever happened, so the client sees the tool calls already made, which
+may have had side effects):
+
+    {"id", "status", "output", "result", "toolCalls": [{"name", "arguments", "result"}],
+     "usage": {"promptTokens", "completionTokens", "totalTokens"}, "error"?}
+
+    status      HTTP  meaning
+    completed   200   the model answered without calling a tool; result = its answer
+    stopped     200   the model called stop_service; result = its `result` argument
+    incomplete  200   the model was still calling tools after the round limit
+    timeout     504   taskTimeoutSeconds passed; tool calls finished before that are listed
+    error       502   the LLM failed (5xx, timeout, broken stream); `error` says how, never a key
+
+Bad input: 400 naming the field; draining or at capacity: 503 (OpenAI-style error bodies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from .conversations import RequestError, openai_error, read_json_object, unavailable
+from .sessions import CapacityError
+from .state import RunnerState
+from .turns import TurnResult
+
+log = logging.getLogger(__name__)
+
+_STATUS = {"stop": "completed", "stop_service": "stopped", "max_rounds": "incomplete", "error": "error"}
+_HTTP = {"completed": 200, "stopped": 200, "incomplete": 200, "timeout": 504, "error": 502}
+
+
+def parse_task(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The task's messages: its parameters (if any) as a system message, then the input."""
+    unknown = sorted(set(body) - {"input", "parameters"})
+    if unknown:
+        raise RequestError(unknown[0], "unknown field; a task takes input and parameters")
+    text = body.get("input")
+    if not isinstance(text, str) or not text.strip():
+        raise RequestError("input", "a non-empty string is required")
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise RequestError("parameters", "must be an object of names to values")
+    for key, value in parameters.items():
+        if not isinstance(value, str | int | float | bool):
+            raise RequestError(f"parameters.{key}", "must be a string, number or boolean")
+    messages: list[dict[str, Any]] = []
+    if parameters:
+        lines = "\n".join(f"{k}: {v}" for k, v in sorted(parameters.items()))
+        messages.append({"role": "system", "content": f"Task parameters:\n{lines}"})
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+async def run_task(request: Request, state: RunnerState) -> Response:
+    try:
+        messages = parse_task(await read_json_object(request))
+    except RequestError as err:
+        return openai_error(400, str(err), param=err.param)
+    result = TurnResult()
+    timeout = state.config.task_timeout_seconds
+    try:
+        async with state.sessions.open("task") as session:
+            try:
+                async with asyncio.timeout(timeout):
+                    await state.turns.run(messages, task=True, result=result)
+                status = _STATUS[result.finish]
+            except TimeoutError:
+                status = "timeout"
+                log.warning(
+                    "task timed out after %gs (%d tool call(s) made)", timeout, len(result.tool_calls)
+                )
+            if status in ("timeout", "error"):
+                session.fail()
+    except CapacityError as err:
+        return unavailable(err)
+    body: dict[str, Any] = {
+        "id": f"task_{uuid.uuid4().hex}",
+        "status": status,
+        "output": result.text,
+        "result": result.result if status == "stopped" else result.text,
+        "toolCalls": [call.as_dict() for call in result.tool_calls if call.name != "stop_service"],
+        "usage": {
+            "promptTokens": result.prompt_tokens,
+            "completionTokens": result.completion_tokens,
+            "totalTokens": result.prompt_tokens + result.completion_tokens,
+        },
+    }
+    if status == "timeout":
+        body["error"] = f"the task did not finish within taskTimeoutSeconds ({timeout:g}s)"
+    elif status == "error":
+        body["error"] = f"the LLM request failed: {result.error}"
+    return JSONResponse(body, status_code=_HTTP[status])

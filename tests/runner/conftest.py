@@ -1,0 +1,87 @@
+"""Fixtures of the runner's server-side tests: the loopback fakes and a real runner on a real socket.
+
+`start_runner(...)` serves the FastAPI app with uvicorn on 127.0.0.1:<free port> inside the test's
+event loop, so the tests talk HTTP to it exactly as a client in the cluster would (the `openai`
+package included), and can still look at the runner's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from aiassistant_runner.config import RunnerConfig
+from aiassistant_runner.server import create_app
+from aiassistant_runner.state import RunnerState
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.tool_server import ToolServer
+
+XAI_KEY = "xai-test-key-5f3a9c2e71"
+OPENAI_KEY = "sk-test-key-8d1b4e6a90"
+ENGINES = {
+    "grok": ("grok.grok-3", "grok-3", {"XAI_API_KEY": XAI_KEY}, XAI_KEY),
+    "openai": ("openai.gpt-4o", "gpt-4o", {"OPENAI_API_KEY": OPENAI_KEY}, OPENAI_KEY),
+}
+PROMPT = "You are the ACME support assistant."
+
+
+@dataclass
+class Runner:
+    url: str  # http://127.0.0.1:<port>
+    state: RunnerState
+    client: httpx.AsyncClient
+    model: str  # what the fake must see, e.g. grok-3
+    key: str  # the LLM key the fake must see as Bearer
+
+
+StartRunner = Callable[..., Awaitable[Runner]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+async def tool_server() -> AsyncIterator[ToolServer]:
+    async with ToolServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
+    """`await start_runner(engine="grok", **config_fields)` -> a served Runner; stopped at teardown."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+
+    async def start(engine: str = "grok", llm_timeout: float = 30.0, **fields: Any) -> Runner:
+        engine_model, model, environ, key = ENGINES[engine]
+        data = {"engineModel": engine_model, "baseURL": fake.base_url, "initPrompt": PROMPT, **fields}
+        config = RunnerConfig.model_validate(data)
+        state = RunnerState.create(config, environ=environ, drain_seconds=5)
+        state.llm_timeout_seconds = llm_timeout
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_config=None, lifespan="on")
+        )
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest owns signals
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        client = httpx.AsyncClient(base_url=url, timeout=20)
+        servers.append((server, task, client))
+        return Runner(url, state, client, model, key)
+
+    yield start
+    for server, task, client in servers:
+        await client.aclose()
+        server.should_exit = True
+        await task
