@@ -23,6 +23,7 @@ from aiassistant_runner.config import (
     SERIALIZERS,
     CamelModel,
     RunnerConfig,
+    Serializer,
     STTConfig,
     ToolConfig,
     TransportConfig,
@@ -151,10 +152,22 @@ class Resources(CamelModel):
         return value
 
 
+class TransportSpec(TransportConfig):
+    """How voice calls reach the runner: WebSocket at /v1/calls/{serializer}."""
+
+    serializers: list[Serializer] = Field(
+        default=["protobuf"],
+        min_length=1,
+        description="Frame serializers served at /v1/calls/{serializer} (protobuf: Pipecat clients; "
+        "twilio, telnyx, plivo, exotel: telephony media streams).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
 class AIAssistantSpec(CamelModel):
     """Desired state of an AI voice/text assistant: the LLM, speech, tools and the runner workload."""
 
-    engine_model: str = _runner_field(
+    engine_model: Annotated[str, Field(max_length=253)] = _runner_field(
         "engine_model",
         description="LLM as '<target>.<model>' (or '<target>:<model>'), e.g. grok.grok-3 or "
         "openai.gpt-4o; the operator accepts only models the runner can serve.",
@@ -187,8 +200,8 @@ class AIAssistantSpec(CamelModel):
         description="Functions the LLM may call; each call is POSTed as JSON to the tool's url.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
-    transport: TransportConfig = _runner_field(
-        "transport", description="Voice call transport: WebSocket frame serializers."
+    transport: TransportSpec = Field(
+        default_factory=TransportSpec, description="Voice call transport: WebSocket frame serializers."
     )
     replicas: int = Field(default=1, ge=0, le=100, description="Number of runner pods.")
     max_sessions_per_pod: int = _runner_field(
