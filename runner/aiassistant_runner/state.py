@@ -99,3 +99,5 @@ class RunnerState:
 
     async def aclose(self) -> None:
         await self.tools.close()
+        if self._turns is not None:
+            await self._turns.aclose()

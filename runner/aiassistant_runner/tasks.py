@@ -51,7 +51,8 @@ def parse_task(body: dict[str, Any]) -> list[dict[str, Any]]:
     text = body.get("input")
     if not isinstance(text, str) or not text.strip():
         raise RequestError("input", "a non-empty string is required")
-    parameters = body.get("parameters") or {}
+    parameters = body.get("parameters")
+    parameters = {} if parameters is None else parameters
     if not isinstance(parameters, dict):
         raise RequestError("parameters", "must be an object of names to values")
     for key, value in parameters.items():

@@ -121,7 +121,7 @@ class ToolRunner:
 
     def register(
         self,
-        llm: LLMService,
+        llm: LLMService[Any],
         *,
         builtins: Mapping[str, BuiltinHandler] | None = None,
         on_call: ToolCallListener | None = None,

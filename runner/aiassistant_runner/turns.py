@@ -141,6 +141,10 @@ class TurnEngine:
         schema = self._state.tools.schema(builtins)
         return schema if schema.standard_tools else NOT_GIVEN
 
+    async def aclose(self) -> None:
+        if self._llm is not None:
+            await self._llm._client.close()
+
     def warm(self) -> None:
         """Build the LLM service now (imports Pipecat, creates the HTTP client). Thread-safe."""
         self._service()

@@ -136,7 +136,7 @@ async def test_llm_timeout_becomes_an_apology(
     engine: str, start_runner: StartRunner, fake: FakeOpenAI
 ) -> None:
     runner = await start_runner(engine, llm_timeout=0.3)
-    fake.script(Reply(text="too late", first_token_delay=2), Reply(text="too late", first_token_delay=2))
+    fake.script(Reply(text="too late", first_token_delay=1), Reply(text="too late", first_token_delay=1))
     answer = await client(runner.url).chat.completions.create(
         model="x", messages=[{"role": "user", "content": "hi"}]
     )
