@@ -38,12 +38,15 @@ bench: install
 e2e: install
 	$(BIN)/pytest -q -rs -m e2e tests/e2e
 
-e2e-tools:
+# kind for `make e2e`: found on PATH, or built with `go install` when Go is there; else says how.
+e2e-tools: install
 	$(BIN)/python scripts/install_kube_tools.py $(BIN) --with-kind
 
+# Tagged like the chart's appVersion, so `helm install` finds them with the default values.
+IMAGE_TAG ?= 0.1.0
 images:
-	docker build -f operator/Dockerfile -t aiassistant-operator:dev .
-	docker build -f runner/Dockerfile -t aiassistant-runner:dev .
+	docker build -f operator/Dockerfile -t aiassistant-operator:$(IMAGE_TAG) .
+	docker build -f runner/Dockerfile -t aiassistant-runner:$(IMAGE_TAG) .
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
