@@ -170,9 +170,10 @@ async def chat_completions(request: Request, state: RunnerState) -> Response:
     if chat.stream:
         # Refuse before the 200 goes out; the session itself is held by the stream generator, so
         # it ends however the stream ends (done, client gone, server stopping).
-        reason = state.sessions.not_ready_reason()
-        if reason is not None:
-            return unavailable(CapacityError(reason))
+        try:
+            state.sessions.check("text")
+        except CapacityError as err:
+            return unavailable(err)
         chunks = _stream(state, chat, completion_id, created)
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

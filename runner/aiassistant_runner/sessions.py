@@ -70,14 +70,19 @@ class Sessions:
             return "at capacity"
         return None
 
-    @asynccontextmanager
-    async def open(self, kind: SessionKind) -> AsyncIterator[Session]:
-        """Admit one session for the duration of the block, or raise CapacityError."""
+    def check(self, kind: SessionKind) -> None:
+        """Raise CapacityError (and count the refusal) if a `kind` session would be refused now;
+        for a response that must be refused before it starts (a stream's 200 goes out first)."""
         reason = self.not_ready_reason()
         if reason is not None:
             if self._metrics:
                 self._metrics.session_rejected(kind, reason)
             raise CapacityError(reason)
+
+    @asynccontextmanager
+    async def open(self, kind: SessionKind) -> AsyncIterator[Session]:
+        """Admit one session for the duration of the block, or raise CapacityError."""
+        self.check(kind)
         session = Session(kind)
         self._active[kind] += 1
         self._idle.clear()
