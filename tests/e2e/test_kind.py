@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from openai import OpenAI
 
 from tests.e2e.cluster import ROOT, RUNNER_IMAGE, Cluster
@@ -30,20 +31,12 @@ FIRST_KEY, SECOND_KEY = "e2e-xai-key-1", "e2e-xai-key-2"
 SELECTOR = f"app.kubernetes.io/name=aiassistant-runner,app.kubernetes.io/instance={NAME}"
 
 
-def assistant_manifest(name: str, engine_model: str) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "aiassistant.dev/v1alpha1",
-            "kind": "AIAssistant",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {
-                "engineModel": engine_model,
-                "secretRef": {"name": "xai-key", "key": "api-key"},
-                "baseURL": f"http://fake-llm.{NAMESPACE}.svc:8080/v1",
-                "initPrompt": "You are a helpful assistant for ACME support.",
-            },
-        }
-    )
+def example_manifest(filename: str) -> tuple[str, str]:
+    """(name, JSON manifest) of an AIAssistant in examples/, its LLM pointed at the in-cluster fake."""
+    document = yaml.safe_load((ROOT / "examples" / filename).read_text())
+    document["metadata"]["namespace"] = NAMESPACE
+    document["spec"]["baseURL"] = f"http://fake-llm.{NAMESPACE}.svc:8080/v1"
+    return document["metadata"]["name"], json.dumps(document)
 
 
 def secret_manifest(value: str) -> str:
@@ -92,7 +85,9 @@ def assistant(cluster: Cluster) -> Iterator[dict[str, Any]]:
     kube.apply(fake.replace("__RUNNER_IMAGE__", RUNNER_IMAGE), NAMESPACE)
     kube.kubectl("rollout", "status", "deployment/fake-llm", "-n", NAMESPACE, "--timeout=180s", timeout=200)
     kube.apply(secret_manifest(FIRST_KEY), NAMESPACE)
-    kube.apply(assistant_manifest(NAME, "grok.grok-3"), NAMESPACE)
+    name, manifest = example_manifest("grok-assistant.yaml")
+    assert name == NAME
+    kube.apply(manifest, NAMESPACE)
     try:
         kube.kubectl(
             "wait", f"aiassistant/{NAME}", "-n", NAMESPACE,
@@ -149,21 +144,20 @@ def test_task(runner_url: str) -> None:
 
 
 def test_invalid_model_gets_no_workload(cluster: Cluster, assistant: dict[str, Any]) -> None:
-    cluster.apply(assistant_manifest("bad-model", "grok.grok-99"), NAMESPACE)
-    status = cluster.wait_until(
-        "bad-model to be Invalid",
-        lambda: (
-            (s := cluster.get("aiassistant", "bad-model", NAMESPACE).get("status", {})).get("phase")
-            == "Invalid"
-            and s
-        ),
-    )
+    bad, manifest = example_manifest("invalid-assistant.yaml")
+    cluster.apply(manifest, NAMESPACE)
+
+    def invalid_status() -> dict[str, Any] | None:
+        status = cluster.get("aiassistant", bad, NAMESPACE).get("status", {})
+        return status if status.get("phase") == "Invalid" else None
+
+    status = cluster.wait_until(f"{bad} to be Invalid", invalid_status)
     valid = next(c for c in status["conditions"] if c["type"] == "ModelValid")
     assert valid["status"] == "False" and "grok-99" in valid["message"]
     assert not cluster.kubectl(
-        "get", "deployment", "bad-model-runner", "-n", NAMESPACE, "--ignore-not-found", "-o", "name"
+        "get", "deployment", f"{bad}-runner", "-n", NAMESPACE, "--ignore-not-found", "-o", "name"
     )
-    cluster.kubectl("delete", "aiassistant", "bad-model", "-n", NAMESPACE, "--wait=true")
+    cluster.kubectl("delete", "aiassistant", bad, "-n", NAMESPACE, "--wait=true")
 
 
 def runner_pods(cluster: Cluster) -> set[str]:
