@@ -286,6 +286,11 @@ def test_rbac_equals_the_operator_rules(tmp_path: Path) -> None:
         f"chart grants {sorted(chart_rules - triples(rbac.RULES))} beyond rbac.RULES and "
         f"misses {sorted(triples(rbac.RULES) - chart_rules)}"
     )
+    # Namespaced mode splits them by scope exactly as rbac.py does.
+    objects = render(tmp_path, OPTION_CASES["namespaced"])
+    assert triples(one(objects, "ClusterRole")["rules"]) == triples(rbac.CLUSTER_RULES)
+    for role in (o for o in objects if o["kind"] == "Role"):
+        assert triples(role["rules"]) == triples(rbac.NAMESPACED_RULES), role["metadata"]["namespace"]
 
 
 def test_metrics_service_and_service_monitor(tmp_path: Path) -> None:
