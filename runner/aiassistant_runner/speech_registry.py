@@ -17,6 +17,9 @@ class SpeechProvider:
     name: str
     service: str  # Pipecat service class, "module:Class" (imported lazily by speech.py)
     key_env: str  # env var holding the API key inside the runner pod
+    # Voice used when the spec names none (TTS only): a stock voice of the provider, so an
+    # assistant without `voiceId` still speaks instead of failing on every call.
+    default_voice: str | None = None
 
 
 STT_PROVIDERS: dict[str, SpeechProvider] = {
@@ -31,10 +34,20 @@ TTS_PROVIDERS: dict[str, SpeechProvider] = {
     p.name: p
     for p in (
         SpeechProvider(
-            "elevenlabs", "pipecat.services.elevenlabs.tts:ElevenLabsTTSService", "ELEVENLABS_API_KEY"
+            "elevenlabs",
+            "pipecat.services.elevenlabs.tts:ElevenLabsTTSService",
+            "ELEVENLABS_API_KEY",
+            default_voice="EXAVITQu4vr4xnSDxMaL",  # "Sarah", a premade voice
         ),
-        SpeechProvider("cartesia", "pipecat.services.cartesia.tts:CartesiaTTSService", "CARTESIA_API_KEY"),
-        SpeechProvider("openai", "pipecat.services.openai.tts:OpenAITTSService", "OPENAI_API_KEY"),
+        SpeechProvider(
+            "cartesia",
+            "pipecat.services.cartesia.tts:CartesiaTTSService",
+            "CARTESIA_API_KEY",
+            default_voice="71a7ad14-091c-4e8e-a314-022ece01c121",  # Pipecat's example voice
+        ),
+        SpeechProvider(
+            "openai", "pipecat.services.openai.tts:OpenAITTSService", "OPENAI_API_KEY", default_voice="alloy"
+        ),
     )
 }
 

@@ -1,0 +1,172 @@
+"""The voice call pipeline: one per WebSocket.
+
+    transport in -> STT -> user aggregator (Silero VAD, turn detection) -> LLM (the factory)
+                 -> TTS -> transport out -> assistant aggregator
+
+Pipecat 1.14 puts the VAD in the user aggregator (`LLMUserAggregatorParams.vad_analyzer`), which
+broadcasts the VAD frames both ways, so the segmented STT upstream of it still sees them. The
+user's turn ends when the VAD reports `vad.stopSecs` of silence and the transcript is in (the
+spec's stopSecs is the whole pause policy, no extra timer), or by Pipecat's smart-turn model when
+`smartTurn` is set. User speech during bot speech interrupts the bot (Pipecat's default).
+
+Text conversations and tasks need no pipeline: see turns.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .speech import create_stt, create_tts
+from .tools import END_CALL
+
+if TYPE_CHECKING:
+    from fastapi import WebSocket
+    from pipecat.observers.base_observer import BaseObserver
+    from pipecat.pipeline.worker import PipelineWorker
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.serializers.base_serializer import FrameSerializer
+    from pipecat.services.llm_service import FunctionCallParams
+    from pipecat.transports.websocket.fastapi import FastAPIWebsocketTransport
+
+    from .state import RunnerState
+
+log = logging.getLogger(__name__)
+
+# What the bot says when the LLM fails mid-call (5xx, timeout, garbled stream); the call goes on.
+VOICE_APOLOGY = "Sorry, I didn't catch that. Could you say it again?"
+
+
+@dataclass
+class CallPipeline:
+    """A built call: run `worker` on a WorkerRunner; `transport` raises the socket events."""
+
+    worker: PipelineWorker
+    transport: FastAPIWebsocketTransport
+    context: LLMContext
+
+
+def build_call_pipeline(
+    websocket: WebSocket,
+    serializer: FrameSerializer,
+    state: RunnerState,
+    *,
+    sample_rate: int,
+    observers: Sequence[BaseObserver] = (),
+) -> CallPipeline:
+    """Build the pipeline of one call on an accepted `websocket`.
+
+    `sample_rate` is the pipeline's audio rate in and out (the serializer converts to the wire's
+    rate and encoding). Raises MissingKeyError (naming the env var) if a key is unset.
+    """
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+    from pipecat.audio.vad.vad_analyzer import VADParams
+    from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, TTSSpeakFrame
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.processors.aggregators.llm_response_universal import (
+        LLMContextAggregatorPair,
+        LLMUserAggregatorParams,
+    )
+    from pipecat.services.llm_service import LLMService
+    from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+    from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+    from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+    from .llm import create_llm_service
+
+    config = state.config
+    if config.stt is None or config.tts is None:
+        raise ValueError("voice calls need both stt and tts in the assistant spec")
+
+    transport = FastAPIWebsocketTransport(
+        websocket,
+        FastAPIWebsocketParams(
+            serializer=serializer,
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            add_wav_header=False,
+        ),
+    )
+    stt = create_stt(config.stt, state.environ)
+    tts = create_tts(config.tts, state.environ)
+    llm, _ = create_llm_service(
+        config.engine_model,
+        state.llm_key(),
+        [],
+        None,
+        base_url=state.llm_base_url,
+        system_instruction=config.system_instruction(),
+    )
+
+    async def end_call(params: FunctionCallParams) -> None:
+        # The goodbye the model said before calling the tool is queued ahead of the EndWorkerFrame,
+        # so it is spoken before the pipeline ends.
+        log.info("call ended by the model (end_call): %s", params.arguments.get("reason", ""))
+        await params.result_callback(
+            {"status": "ending call"}, properties=FunctionCallResultProperties(run_llm=False)
+        )
+        await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
+
+    tools = state.tools.register(llm, builtins={END_CALL: end_call})
+    context = LLMContext(messages=[], tools=tools)
+    vad = config.vad
+    if config.smart_turn:
+        strategies = UserTurnStrategies()  # Pipecat's default stop strategy is its smart-turn model
+    else:
+        strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)])
+    aggregators = LLMContextAggregatorPair(
+        context,
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=SileroVADAnalyzer(
+                params=VADParams(
+                    confidence=vad.confidence,
+                    start_secs=vad.start_secs,
+                    stop_secs=vad.stop_secs,
+                    min_volume=vad.min_volume,
+                )
+            ),
+            user_turn_strategies=strategies,
+        ),
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            stt,
+            aggregators.user(),
+            llm,
+            tts,
+            transport.output(),
+            aggregators.assistant(),
+        ]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=sample_rate,
+            audio_out_sample_rate=sample_rate,
+            enable_metrics=True,
+            enable_usage_metrics=True,
+        ),
+        enable_rtvi=False,  # the seed's clients speak plain frames, not the RTVI protocol
+        observers=[state.metrics.observer(), *observers],
+    )
+
+    if config.greeting:
+        greeting = config.greeting
+
+        @transport.event_handler("on_client_connected")
+        async def greet(transport: Any, websocket: Any) -> None:
+            await worker.queue_frame(TTSSpeakFrame(greeting))
+
+    @worker.event_handler("on_pipeline_error")
+    async def on_error(worker: Any, frame: Any) -> None:
+        # An LLM failure is not the end of the call: count it and apologise.
+        if isinstance(getattr(frame, "processor", None), LLMService):
+            state.metrics.llm_error()
+            await worker.queue_frame(TTSSpeakFrame(VOICE_APOLOGY, append_to_context=False))
+
+    return CallPipeline(worker=worker, transport=transport, context=context)

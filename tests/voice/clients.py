@@ -1,0 +1,237 @@
+"""WebSocket call clients for the voice tests and benchmark: they speak what real callers speak.
+
+`ProtobufCall` sends Pipecat protobuf `AudioRawFrame`s of 16 kHz PCM (the seed's clients);
+`TwilioCall` opens a Twilio media stream (`connected`, `start`, then `media` events of base64
+8 kHz mu-law, encoded here with numpy, independently of Pipecat's codec) and reads `media` and
+`clear` events back. Both pace audio in 20 ms chunks at real time (or faster, `speed`), record
+every message they receive with its arrival time, and follow the speech with silence so the VAD
+reports the end of the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "speech_16k.wav"
+CHUNK_SECONDS = 0.02
+VOICED_RMS = 300.0  # a 20 ms chunk louder than this is speech (the fixture's pauses are ~0)
+
+
+def speech_pcm(rate: int = 16_000) -> bytes:
+    """The speech fixture as 16-bit mono PCM at `rate`."""
+    with wave.open(str(FIXTURE), "rb") as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16_000, 1, 2)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    if rate != 16_000:
+        pcm = soxr.resample(pcm, 16_000, rate)
+    return pcm.astype(np.int16).tobytes()
+
+
+def _rms(pcm: bytes) -> float:
+    x = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    return float(np.sqrt(np.mean(x * x))) if len(x) else 0.0
+
+
+def ulaw_encode(pcm: bytes) -> bytes:
+    """G.711 mu-law of 16-bit PCM."""
+    x = np.frombuffer(pcm, dtype=np.int16).astype(np.int32)
+    sign = (x < 0).astype(np.int32) << 7
+    magnitude = np.minimum(np.abs(x), 32635) + 0x84
+    exponent = np.clip(np.floor(np.log2(magnitude)).astype(np.int32) - 7, 0, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+
+def ulaw_decode(data: bytes) -> bytes:
+    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
+    exponent = (u >> 4) & 0x07
+    magnitude = (((u & 0x0F) << 3) + 0x84) << exponent
+    pcm = np.where(u & 0x80, 0x84 - magnitude, magnitude - 0x84)
+    return pcm.astype(np.int16).tobytes()
+
+
+@dataclass
+class Received:
+    at: float  # time.monotonic() of arrival
+    kind: str  # "audio", "interruption" (protobuf) / "clear" (twilio), "text", "other"
+    audio: bytes = b""  # 16-bit PCM for "audio"
+    raw: Any = None
+
+
+@dataclass
+class CallClient:
+    """Base: connect, pace audio out, collect what comes back."""
+
+    url: str
+    rate: int
+    received: list[Received] = field(default_factory=list)
+    closed_at: float | None = None
+    close_code: int | None = None
+    _ws: ClientConnection | None = None
+    _reader: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __aenter__(self) -> CallClient:
+        self._ws = await connect(self.url, max_size=None, open_timeout=10)
+        await self.handshake()
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await self._reader
+
+    @property
+    def ws(self) -> ClientConnection:
+        assert self._ws is not None
+        return self._ws
+
+    async def handshake(self) -> None:
+        """What the provider sends before audio (nothing for protobuf)."""
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):  # an abnormal close ends the read like a close
+            async for message in self.ws:
+                self.received.append(self.decode(message))
+                self._changed.set()
+        self.closed_at = time.monotonic()
+        self.close_code = self.ws.close_code
+        self._changed.set()
+
+    def decode(self, message: str | bytes) -> Received:
+        raise NotImplementedError
+
+    async def send_audio(self, pcm: bytes) -> None:
+        raise NotImplementedError
+
+    async def speak(self, pcm: bytes, *, silence: float = 0.6, speed: float = 1.0) -> float:
+        """Send `pcm` then `silence` seconds of silence in 20 ms chunks, paced at `speed` x real
+        time. Returns the monotonic time the last voiced chunk was sent (the end of speech)."""
+        step = int(self.rate * CHUNK_SECONDS) * 2
+        audio = pcm + bytes(int(self.rate * silence) * 2)
+        start = time.monotonic()
+        speech_end = start
+        for i, offset in enumerate(range(0, len(audio), step)):
+            chunk = audio[offset : offset + step]
+            await self.send_audio(chunk)
+            if _rms(chunk) > VOICED_RMS:
+                speech_end = time.monotonic()
+            delay = start + (i + 1) * CHUNK_SECONDS / speed - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        return speech_end
+
+    async def wait_for(self, predicate: Any, timeout: float = 15.0) -> None:
+        """Wait until `predicate(self)` holds (checked on every message and on close)."""
+
+        async def loop() -> None:
+            while not predicate(self):
+                self._changed.clear()
+                if self.closed_at is not None and not predicate(self):
+                    raise AssertionError(f"socket closed (code {self.close_code}) before the condition held")
+                await self._changed.wait()
+
+        await asyncio.wait_for(loop(), timeout)
+
+    def audio(self, since: float = 0.0) -> list[Received]:
+        return [r for r in self.received if r.kind == "audio" and r.at >= since]
+
+    def audio_seconds(self, since: float = 0.0, until: float = float("inf")) -> float:
+        return sum(len(r.audio) for r in self.audio(since) if r.at <= until) / 2 / self.rate
+
+
+@dataclass
+class ProtobufCall(CallClient):
+    rate: int = 16_000
+
+    def decode(self, message: str | bytes) -> Received:
+        from pipecat.frames.protobufs import frames_pb2
+
+        now = time.monotonic()
+        frame = frames_pb2.Frame.FromString(message)  # type: ignore[attr-defined]
+        which = frame.WhichOneof("frame")
+        if which == "audio":
+            assert frame.audio.sample_rate == self.rate, frame.audio.sample_rate
+            return Received(now, "audio", frame.audio.audio, frame)
+        if which in ("interruption", "text"):
+            return Received(now, which, raw=frame)
+        return Received(now, "other", raw=frame)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        from pipecat.frames.protobufs import frames_pb2
+
+        frame = frames_pb2.Frame(  # type: ignore[attr-defined]
+            audio=frames_pb2.AudioRawFrame(audio=pcm, sample_rate=self.rate, num_channels=1)  # type: ignore[attr-defined]
+        )
+        await self.ws.send(frame.SerializeToString())
+
+
+@dataclass
+class TwilioCall(CallClient):
+    rate: int = 8000
+    stream_sid: str = "MZ00000000000000000000000000000001"
+    call_sid: str = "CA00000000000000000000000000000001"
+    chunk: int = 0
+
+    async def handshake(self) -> None:
+        await self.ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        start = {
+            "streamSid": self.stream_sid,
+            "callSid": self.call_sid,
+            "accountSid": "AC00000000000000000000000000000001",
+            "tracks": ["inbound"],
+            "customParameters": {},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        }
+        await self.ws.send(
+            json.dumps(
+                {"event": "start", "sequenceNumber": "1", "start": start, "streamSid": self.stream_sid}
+            )
+        )
+
+    def decode(self, message: str | bytes) -> Received:
+        now = time.monotonic()
+        event = json.loads(message)
+        assert event.get("streamSid") == self.stream_sid, event
+        if event.get("event") == "media":
+            return Received(now, "audio", ulaw_decode(base64.b64decode(event["media"]["payload"])), event)
+        if event.get("event") == "clear":
+            return Received(now, "clear", raw=event)
+        return Received(now, "other", raw=event)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        self.chunk += 1
+        media = {
+            "track": "inbound",
+            "chunk": str(self.chunk),
+            "timestamp": str(self.chunk * 20),
+            "payload": base64.b64encode(ulaw_encode(pcm)).decode(),
+        }
+        await self.ws.send(
+            json.dumps(
+                {
+                    "event": "media",
+                    "sequenceNumber": str(self.chunk + 1),
+                    "media": media,
+                    "streamSid": self.stream_sid,
+                }
+            )
+        )

@@ -1,0 +1,77 @@
+"""Fixtures of the voice tests: the loopback OpenAI-compatible fake (STT, LLM, TTS), a real runner
+served by uvicorn on 127.0.0.1, and WebSocket clients that speak the protobuf and Twilio protocols
+with the speech fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+
+from aiassistant_runner.config import RunnerConfig
+from aiassistant_runner.server import create_app
+from aiassistant_runner.state import RunnerState
+from tests.fakes.openai_server import FakeOpenAI
+
+XAI_KEY = "xai-voice-test-key-3c9e1a"
+OPENAI_KEY = "sk-voice-test-key-7b2d40"
+ENVIRON = {"XAI_API_KEY": XAI_KEY, "OPENAI_API_KEY": OPENAI_KEY}
+PROMPT = "You are the ACME phone assistant."
+
+
+@dataclass
+class VoiceRunner:
+    ws_url: str  # ws://127.0.0.1:<port>
+    state: RunnerState
+
+
+StartRunner = Callable[..., Awaitable[VoiceRunner]]
+
+
+def voice_config(fake: FakeOpenAI, **fields: Any) -> RunnerConfig:
+    data: dict[str, Any] = {
+        "engineModel": "grok.grok-3",
+        "baseURL": fake.base_url,
+        "initPrompt": PROMPT,
+        "stt": {"type": "openai", "baseURL": fake.base_url},
+        "tts": {"type": "openai", "baseURL": fake.base_url},
+        "transport": {"serializers": ["protobuf", "twilio", "telnyx", "plivo", "exotel"]},
+        **fields,
+    }
+    return RunnerConfig.model_validate(data)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI(speech_ms=400) as server:
+        yield server
+
+
+@pytest.fixture
+async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
+    """`await start_runner(**config_fields)` -> a runner served on a free port; stopped at teardown."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(config: RunnerConfig | None = None, **fields: Any) -> VoiceRunner:
+        state = RunnerState.create(config or voice_config(fake, **fields), environ=ENVIRON, drain_seconds=5)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_config=None, lifespan="on")
+        )
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest owns signals
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        servers.append((server, task))
+        return VoiceRunner(f"ws://127.0.0.1:{port}", state)
+
+    yield start
+    for server, task in servers:
+        server.should_exit = True
+        await task
