@@ -57,7 +57,10 @@ def _validation_message(source: str, err: ValidationError, prefix: str = "") -> 
     lines = [f"invalid runner config {source}:"]
     for error in err.errors():
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"  {field_path(error['loc'], prefix)}: {message}")
+        if error["loc"]:
+            lines.append(f"  {field_path(error['loc'], prefix)}: {message}")
+        else:  # a whole-model check; its message starts with the field, e.g. "engineModel: ..."
+            lines.append(f"  {prefix + '.' if prefix else ''}{message}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,3 +86,17 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
         await client.aclose()
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+def threaded_fake() -> Iterator[FakeOpenAI]:
+    """A FakeOpenAI on its own event loop thread, for tests that block (subprocess runners)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = asyncio.run_coroutine_threadsafe(FakeOpenAI().start(), loop).result(10)
+    yield server
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
