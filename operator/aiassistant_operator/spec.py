@@ -30,7 +30,7 @@ from aiassistant_runner.config import (
     TTSConfig,
     VADConfig,
 )
-from aiassistant_runner.engines import BUILTIN, EngineModel, EngineModelError, Registry
+from aiassistant_runner.engines import BUILTIN, EngineModel, EngineModelError, Registry, split_engine_model
 from aiassistant_runner.speech_registry import STT_PROVIDERS, TTS_PROVIDERS, stt_provider, tts_provider
 
 __all__ = [
@@ -59,17 +59,22 @@ CONDITION_STATUSES = ("True", "False", "Unknown")
 # Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
 OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "resources", "image")
 
-# The CRD's format check of engineModel (the registry decides which targets and models exist).
-# Rules use only matches/startsWith/size/has: cel-python lacks the Kubernetes string extensions.
+# The CRD's format check of engineModel (the registry decides which targets and models exist):
+# (regex, message) pairs, enforced by the apiserver as CEL rules and by the model, so both agree.
+# Rules use only matches(): cel-python lacks the Kubernetes string extensions (split, indexOf...).
+ENGINE_MODEL_FORMAT = [
+    (
+        r"^[A-Za-z0-9_-]+[.:]",
+        "Wrong LLM format: expected '<target>.<model>' (or '<target>:<model>'), e.g. grok.grok-3",
+    ),
+    (
+        r"^[^.:]+[.:][^\s]+$",
+        "Wrong LLM format: expected a model after the target, without spaces, e.g. grok.grok-3",
+    ),
+]
 ENGINE_MODEL_RULES = [
-    {
-        "rule": "self.matches('^[A-Za-z0-9_-]+[.:]')",
-        "message": "engineModel must start with '<target>.' (or '<target>:'), e.g. grok.grok-3",
-    },
-    {
-        "rule": "self.matches('^[^.:]+[.:][^\\\\s]+$')",
-        "message": "engineModel needs a model after the target, without spaces, e.g. grok.grok-3",
-    },
+    {"rule": "self.matches('" + regex.replace("\\", "\\\\") + "')", "message": message}
+    for regex, message in ENGINE_MODEL_FORMAT
 ]
 # Kubernetes resource quantity (apimachinery's regex), for spec.resources.
 QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -222,6 +227,16 @@ class AIAssistantSpec(CamelModel):
         max_length=1024,
         description="Runner container image override; default: the operator's runner image.",
     )
+
+    @field_validator("engine_model")
+    @classmethod
+    def _engine_model_format(cls, value: str) -> str:
+        split_engine_model(value)  # the registry's own words first ("Wrong LLM format: ...")
+        for regex, message in ENGINE_MODEL_FORMAT:  # then exactly what the CRD's CEL rules check
+            # RE2's `$` is the end of text; Python's also matches before a final newline.
+            if not re.search(regex.removesuffix("$") + r"\Z" if regex.endswith("$") else regex, value):
+                raise ValueError(message)
+        return value
 
     def engine(self, registry: Registry) -> EngineModel:
         """The parsed engine model (the spec was validated with a registry: this does not fail)."""
