@@ -74,6 +74,9 @@ def setup_logging(level: str = "INFO", environ: Mapping[str, str] | None = None)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # The HTTP clients log every LLM and tool request at INFO: only with DEBUG on.
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2", "openai"):
+        logging.getLogger(name).setLevel(level if level == "DEBUG" else "WARNING")
 
     from loguru import logger  # Pipecat logs through loguru
 

@@ -63,7 +63,8 @@ class RunnerProcess:
         self.proc.send_signal(signal.SIGTERM)
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self) -> None:
