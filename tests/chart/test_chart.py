@@ -42,7 +42,10 @@ OPTION_CASES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "namespaced": {"watchNamespaces": ["bots", "team-a"]},
     "service-monitor": {
-        "metrics": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prom"}}}
+        "metrics": {
+            "serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prom"}},
+            "runnerPodMonitor": {"enabled": True, "interval": "20s", "labels": {"release": "prom"}},
+        }
     },
     "no-metrics": {"metrics": {"enabled": False}},
     "existing-service-account": {"serviceAccount": {"create": False, "name": "ops"}},
@@ -173,8 +176,8 @@ def test_every_rendered_object_is_valid_kubernetes(case: str, tmp_path: Path) ->
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         if obj["apiVersion"].startswith("monitoring.coreos.com/"):
             # A Prometheus Operator kind: kubernetes-validate has no schema; check its shape.
-            assert obj["kind"] == "ServiceMonitor"
-            assert obj["spec"]["endpoints"][0]["port"] == "metrics", name
+            endpoints = {"ServiceMonitor": "endpoints", "PodMonitor": "podMetricsEndpoints"}[obj["kind"]]
+            assert obj["spec"][endpoints][0]["port"] in ("metrics", "http"), name
             continue
         try:
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
@@ -302,6 +305,13 @@ def test_metrics_service_and_service_monitor(tmp_path: Path) -> None:
     monitor = one(render(tmp_path, OPTION_CASES["service-monitor"]), "ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    runners = one(render(tmp_path, OPTION_CASES["service-monitor"]), "PodMonitor")["spec"]
+    assert runners["selector"]["matchLabels"]["app.kubernetes.io/name"] == "aiassistant-runner"
+    assert runners["namespaceSelector"] == {"any": True}
+    assert runners["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "20s"}]
+    namespaced = {**OPTION_CASES["service-monitor"], **OPTION_CASES["namespaced"]}
+    runners = one(render(tmp_path, namespaced), "PodMonitor")["spec"]
+    assert runners["namespaceSelector"] == {"matchNames": ["bots", "team-a"]}
     kinds = {o["kind"] for o in render(tmp_path, OPTION_CASES["no-metrics"])}
     assert "Service" not in kinds and "ServiceMonitor" not in kinds
 
