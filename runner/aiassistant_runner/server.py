@@ -15,6 +15,7 @@ pod that is not ready (close 1013, "try again later"), then hands the accepted s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,12 +35,26 @@ WS_POLICY_VIOLATION = 1008
 WS_TRY_AGAIN_LATER = 1013
 
 
-def create_app(state: RunnerState) -> FastAPI:
-    """The app serving one assistant; `state` is shared by every request."""
+def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
+    """The app serving one assistant; `state` is shared by every request.
+
+    `prewarm`: import Pipecat and build the text LLM service in a thread once serving. Readiness does
+    not wait for it (the import takes longer than the rest of the start, see benchmarks/runner.py);
+    a request arriving before it finishes waits for the same build instead of starting another.
+    """
+
+    def warm() -> None:
+        try:
+            state.turns.warm()
+        except Exception:  # the first request will report the same problem to its client
+            log.exception("prewarming the LLM service failed")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warming = asyncio.get_running_loop().run_in_executor(None, warm) if prewarm else None
         yield
+        if warming is not None:
+            await warming
         await state.aclose()
 
     app = FastAPI(
