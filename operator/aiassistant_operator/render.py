@@ -8,6 +8,7 @@ PodDisruptionBudget when replicas > 1. API keys reach the pod only as `secretKey
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -188,7 +189,7 @@ def _container(spec: AIAssistantSpec, settings: Settings, refs: list[SecretKeyRe
         ],
     }
     if resources:
-        container["resources"] = dict(resources)
+        container["resources"] = copy.deepcopy(dict(resources))  # never hand out the settings' dicts
     return container
 
 
