@@ -24,7 +24,7 @@ from tests.e2e.cluster import (
 )
 
 OPERATOR_NAMESPACE = "aiassistant-system"
-RELEASE = "aiassistant"
+RELEASE = "aiassistant-operator"
 
 
 @pytest.fixture(scope="session")

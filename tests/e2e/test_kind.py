@@ -50,7 +50,7 @@ def diagnostics(kube: Cluster) -> str:
     """What to read when a step fails: the operator's log, the assistant, the runner pods."""
     parts = []
     for args in (
-        ("logs", "-n", OPERATOR_NAMESPACE, f"deployment/{RELEASE}-aiassistant-operator", "--tail=200"),
+        ("logs", "-n", OPERATOR_NAMESPACE, f"deployment/{RELEASE}", "--tail=200"),
         ("get", "aiassistants,deployments,pods,services,configmaps,events", "-n", NAMESPACE, "-o", "wide"),
         ("describe", "aiassistant", NAME, "-n", NAMESPACE),
         ("logs", "-n", NAMESPACE, "-l", SELECTOR, "--tail=100", "--all-containers"),
