@@ -125,3 +125,34 @@ def test_hadolint_is_clean() -> None:
         [hadolint, *map(str, IMAGES.values())], capture_output=True, text=True, cwd=ROOT, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+RUNNER_ONLY = ("pipecat", "fastapi", "uvicorn", "openai", "onnxruntime")
+OPERATOR_ONLY = ("kopf", "kubernetes")
+
+
+def imports_without(modules: list[str], blocked: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """Import `modules` in a fresh interpreter where the `blocked` distributions are missing, as in
+    an image built with the other extra only."""
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}:\n"
+        "    sys.modules[name] = None  # import fails like a missing package\n"
+        f"for module in {modules!r}:\n"
+        "    __import__(module)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def test_operator_image_code_needs_no_runner_extra() -> None:
+    package = ROOT / "operator" / "aiassistant_operator"
+    # The dev-only emulator (kmock) and the embedded `dev` command are not part of the image's job.
+    skip = {"emulator", "cli_dev", "crdgen"}
+    modules = [f"aiassistant_operator.{p.stem}" for p in sorted(package.glob("*.py")) if p.stem not in skip]
+    result = imports_without(modules, RUNNER_ONLY)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_runner_image_code_needs_no_operator_extra() -> None:
+    result = imports_without(["aiassistant_runner.__main__", "aiassistant_runner.server"], OPERATOR_ONLY)
+    assert result.returncode == 0, result.stderr[-2000:]
