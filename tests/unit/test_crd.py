@@ -8,6 +8,7 @@ from typing import Any
 
 import celpy
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 from pydantic import BaseModel
@@ -132,6 +133,10 @@ def test_names_scope_subresource_and_printer_columns() -> None:
         "Ready": ".status.readyReplicas",
         "Age": ".metadata.creationTimestamp",
     }
+
+
+def test_crd_object_is_valid_for_kubernetes_1_35() -> None:
+    kubernetes_validate.validate(CRD, "1.35.0", strict=True)
 
 
 def test_every_field_has_a_description() -> None:
