@@ -131,7 +131,10 @@ class CallClient:
         speech_end = start
         for i, offset in enumerate(range(0, len(audio), step)):
             chunk = audio[offset : offset + step]
-            await self.send_audio(chunk)
+            try:
+                await self.send_audio(chunk)
+            except ConnectionClosed:  # the bot hung up while we talk
+                break
             if _rms(chunk) > VOICED_RMS:
                 speech_end = time.monotonic()
             delay = start + (i + 1) * CHUNK_SECONDS / speed - time.monotonic()

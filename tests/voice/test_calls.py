@@ -8,13 +8,17 @@ xAI would be called) and the OpenAI TTS client; the tests read the audio frames 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
-from tests.fakes.openai_server import FakeOpenAI
+from aiassistant_runner.pipelines import VOICE_APOLOGY
+from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 from tests.voice.clients import CallClient, ProtobufCall, TwilioCall, speech_pcm
-from tests.voice.conftest import PROMPT, XAI_KEY, StartRunner, VoiceRunner
+from tests.voice.conftest import OPENAI_KEY, PROMPT, XAI_KEY, StartRunner, VoiceRunner, voice_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -68,3 +72,139 @@ async def test_call_transcript_to_grok_to_tts_audio(
         assert 0.38 <= call.audio_seconds() <= 0.45
         assert any(abs(s) > 1000 for s in memoryview(call.audio()[0].audio).cast("h"))  # a tone, not silence
     await wait_until(lambda: runner.state.sessions.active == 0)
+
+
+@pytest.mark.parametrize("kind", ["protobuf", "twilio"])
+async def test_caller_speech_interrupts_the_bot(
+    kind: str, fake: FakeOpenAI, start_runner: StartRunner
+) -> None:
+    runner = await start_runner()
+    fake.speech_ms = 6000  # the first answer would take 6 s to play
+    interruption = "interruption" if kind == "protobuf" else "clear"
+    async with client(kind, runner) as call:
+        await call.speak(speech_pcm(call.rate))
+        await call.wait_for(lambda c: c.audio_seconds() >= 0.2)
+        fake.speech_ms = 300  # the answer to the interrupting turn is short
+        await call.speak(speech_pcm(call.rate))
+        await call.wait_for(lambda c: len(requests(fake, "audio/speech")) == 2)
+        await call.wait_for(lambda c: c.audio_seconds(since=requests(fake, "audio/speech")[1].at) >= 0.29)
+
+        # Pipecat also sends one at the start of every user turn; the one that counts follows the
+        # bot's first audio.
+        first_audio = call.audio()[0].at
+        stopped = next(r for r in call.received if r.kind == interruption and r.at > first_audio)
+        second_answer = requests(fake, "audio/speech")[1].at
+        assert stopped.at < second_answer
+        # The first answer stopped at the interruption: well short of its 6 s, and nothing of it
+        # arrived after the interruption (bar a frame in flight).
+        assert call.audio_seconds(until=stopped.at) < 4.0
+        assert call.audio_seconds(since=stopped.at, until=second_answer) <= 0.05
+        # The interrupting turn reached the model.
+        assert fake.chat_requests()[1].body["messages"][-1] == {"role": "user", "content": fake.transcript}
+
+
+async def test_end_call_tool_says_goodbye_then_hangs_up(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    runner = await start_runner()
+    fake.script(Reply(text="Goodbye!", tool_calls=[ToolCall("end_call", {"reason": "caller is done"})]))
+    async with client("twilio", runner) as call:
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: c.closed_at is not None)
+        (tts,) = requests(fake, "audio/speech")
+        assert tts.body["input"].strip() == "Goodbye!"
+        assert call.audio_seconds() >= 0.38  # the goodbye was played before the hang-up
+        assert call.close_code == 1000
+    assert len(fake.chat_requests()) == 1  # the tool result did not start another answer
+    await wait_until(lambda: runner.state.sessions.active == 0)
+    assert failed_calls(runner) == 0
+
+
+async def test_caller_hang_up_ends_the_session_cleanly(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    runner = await start_runner()
+    fake.speech_ms = 5000
+    async with client("protobuf", runner) as call:
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: c.audio_seconds() > 0)
+    # Closed while the bot speaks: the pipeline is cancelled and the session ends, not failed.
+    await wait_until(lambda: runner.state.sessions.active == 0, timeout=5)
+    assert failed_calls(runner) == 0
+    assert 'aiassistant_sessions_total{assistant="default/assistant",kind="call"} 1.0' in metrics(runner)
+
+
+async def test_greeting_first_and_max_duration(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    # maxCallSeconds is at least 10 in the spec; the test shortens it past validation.
+    config = voice_config(fake, greeting="Hello, ACME here.").model_copy(update={"max_call_seconds": 1.5})
+    runner = await start_runner(config)
+    async with client("protobuf", runner) as call:
+        opened = time.monotonic()
+        await call.wait_for(lambda c: c.closed_at is not None, timeout=10)
+        assert call.closed_at is not None
+        assert 1.5 <= call.closed_at - opened < 4
+        (tts,) = requests(fake, "audio/speech")
+        assert tts.body["input"] == "Hello, ACME here."
+        assert call.audio_seconds() >= 0.38
+        assert fake.chat_requests() == []  # the greeting is spoken, not generated
+    await wait_until(lambda: runner.state.sessions.active == 0)
+
+
+async def test_llm_failure_mid_call_is_an_apology(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    runner = await start_runner()
+    fake.script(*[Reply(status=500)] * 3)  # the OpenAI client retries twice
+    async with client("protobuf", runner) as call:
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: len(requests(fake, "audio/speech")) == 1)
+        assert requests(fake, "audio/speech")[0].body["input"] == VOICE_APOLOGY
+        await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
+        assert call.closed_at is None  # the call goes on
+    assert 'aiassistant_llm_errors_total{assistant="default/assistant"} 1.0' in metrics(runner)
+
+
+async def test_openai_engine_call(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    runner = await start_runner(engineModel="openai.gpt-4o")
+    async with client("protobuf", runner) as call:
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
+    (chat,) = fake.chat_requests()
+    assert chat.body["model"] == "gpt-4o"
+    assert chat.headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+
+
+@pytest.mark.parametrize(
+    ("messages", "reason"),
+    [
+        ([{"event": "connected"}, {"event": "start", "start": {"callSid": "CA1"}}], "lacks start.streamSid"),
+        ([b"\x00\x01"], "got binary data"),
+    ],
+)
+async def test_telephony_stream_without_a_start_is_refused(
+    messages: list, reason: str, start_runner: StartRunner
+) -> None:
+    runner = await start_runner()
+    async with connect(f"{runner.ws_url}/v1/calls/twilio") as ws:
+        for message in messages:
+            await ws.send(message if isinstance(message, bytes) else json.dumps(message))
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 1008
+    assert ws.close_reason is not None and reason in ws.close_reason
+    assert runner.state.sessions.active == 0
+
+
+async def test_no_speech_config_is_refused(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    runner = await start_runner(voice_config(fake).model_copy(update={"tts": None}))
+    async with connect(f"{runner.ws_url}/v1/calls/protobuf") as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert (ws.close_code, ws.close_reason) == (1008, "voice calls need stt and tts in the assistant spec")
+
+
+def metrics(runner: VoiceRunner) -> str:
+    return runner.state.metrics.render().decode()
+
+
+def failed_calls(runner: VoiceRunner) -> float:
+    line = next(
+        line
+        for line in metrics(runner).splitlines()
+        if line.startswith("aiassistant_sessions_failed_total") and 'kind="call"' in line
+    )
+    return float(line.rsplit(" ", 1)[1])
