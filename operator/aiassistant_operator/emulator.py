@@ -26,6 +26,7 @@ runs pods; tests and `dev` set Deployment status themselves).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import datetime
@@ -537,6 +538,7 @@ class Emulator(kmock.KubernetesScaffold):
         key = (group, plural, ns, meta["name"])
         if key in self._objects:
             raise _error(409, "AlreadyExists", f'{plural} "{meta["name"]}" already exists', name=meta["name"])
+        _normalize(group, plural, obj)
         self._validate(group, plural, obj, None, request.params)
         if (group, plural) == CRD_RESOURCE:
             self._register_crd(obj)
@@ -571,6 +573,7 @@ class Emulator(kmock.KubernetesScaffold):
             new["status"] = old.get("status")
             if new["status"] is None:
                 del new["status"]
+        _normalize(key[0], key[1], new)
         self._validate(key[0], key[1], new, old, request.params)
         return self._commit(key, old, new)
 
@@ -715,6 +718,14 @@ class Emulator(kmock.KubernetesScaffold):
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def _normalize(group: str, plural: str, obj: Obj) -> None:
+    """Secrets store `stringData` base64-encoded into `data`, as the apiserver does."""
+    if (group, plural) == ("", "secrets") and isinstance(obj.get("stringData"), dict):
+        data = obj.setdefault("data", {})
+        for key, value in obj.pop("stringData").items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def _strip_k8s_keywords(schema: Any) -> Any:

@@ -1,0 +1,386 @@
+"""kopf handlers, thin: validate -> render -> apply -> status and Events.
+
+One `Reconciler` (created at operator start, kept in kopf's memo) converges an AIAssistant to its
+rendered objects and writes its status. Three event sources call it:
+
+- the AIAssistant itself (create / update of spec / resume after a restart);
+- a referenced Secret (created, rotated, deleted): indexed by name, so a late Secret converges at
+  once and a rotated key changes the pod template's secrets hash (the pods roll);
+- the owned Deployment's readiness: only the status is recomputed, nothing is re-applied.
+
+Invalid spec -> phase Invalid, a Warning Event, no workload, no retry (kopf.PermanentError) until the
+spec changes. Missing Secret/key -> SecretResolved=False, retried (kopf.TemporaryError). Key values
+never leave kopf's watch events: the index keeps only a SHA-256 per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from . import kube, metrics
+from .render import SecretKeyRef, endpoint, referenced_secrets, render, runner_name, secrets_hash
+from .settings import Settings
+from .spec import GROUP, PLURAL, VERSION, SpecError, parse_spec
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "aiassistant-operator"}
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+SECRET_RETRY_SECONDS = 10.0
+ANNOTATION_PREFIX = "aiassistant.dev"
+
+Key = tuple[str, str]  # namespace, name
+Cond = tuple[str, str, str]  # status, reason, message
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+@dataclass
+class Outcome:
+    """What the last reconcile found: enough to recompute the status when readiness changes."""
+
+    ref: kopf.Body  # apiVersion/kind/metadata(name, namespace, uid) for Events
+    generation: int
+    replicas: int
+    model: Cond
+    secret: Cond
+    target: str | None = None
+    model_name: str | None = None
+    endpoint: str | None = None
+    secrets_hash: str | None = None  # None: no workload applied (invalid spec or missing Secret)
+    invalid: str | None = None  # the spec error, if any
+
+    def status(self, ready: int, previous: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        if self.invalid is not None:
+            phase, cond = "Invalid", ("False", "InvalidSpec", self.invalid)
+        elif self.secret[0] == "False":
+            phase = "Degraded" if ready else "Pending"
+            cond = ("False", "SecretMissing", self.secret[2])
+        elif ready >= self.replicas:
+            phase, cond = "Ready", ("True", "ReplicasReady", f"{ready}/{self.replicas} runner pods ready")
+        else:
+            phase = "Degraded" if ready else "Pending"
+            cond = ("False", "ReplicasNotReady", f"{ready}/{self.replicas} runner pods ready")
+        return {
+            "phase": phase,
+            "engineTarget": self.target,
+            "engineModelName": self.model_name,
+            "endpoint": self.endpoint,
+            "readyReplicas": None if self.invalid is not None else ready,
+            "observedGeneration": self.generation,
+            "conditions": _conditions(
+                {"ModelValid": self.model, "SecretResolved": self.secret, "Ready": cond},
+                previous,
+                self.generation,
+            ),
+        }
+
+
+def _conditions(
+    wanted: Mapping[str, Cond], previous: Iterable[Mapping[str, Any]], generation: int
+) -> list[Any]:
+    """Conditions keep their lastTransitionTime while their status stays the same."""
+    before = {c.get("type"): c for c in previous}
+    now = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = []
+    for kind, (status, reason, message) in wanted.items():
+        old = before.get(kind) or {}
+        since = old.get("lastTransitionTime") if old.get("status") == status else None
+        result.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": since or now,
+                "observedGeneration": generation,
+            }
+        )
+    return result
+
+
+@dataclass
+class Reconciler:
+    """Per-operator state: settings, per-assistant locks, the last outcome/status per assistant."""
+
+    settings: Settings
+    kopf_settings: kopf.OperatorSettings
+    locks: collections.defaultdict[Key, asyncio.Lock] = field(
+        default_factory=lambda: collections.defaultdict(asyncio.Lock)
+    )
+    outcomes: dict[Key, Outcome] = field(default_factory=dict)
+    written: dict[Key, dict[str, Any]] = field(default_factory=dict)  # last status written
+    ready: dict[Key, int] = field(default_factory=dict)  # readyReplicas of owned Deployments
+
+    def refs(self, spec: Any) -> list[SecretKeyRef]:
+        """The Secret keys a spec needs; none if the spec is invalid (nothing to wait for)."""
+        try:
+            return referenced_secrets(parse_spec(spec, self.settings.registry()), self.settings)
+        except SpecError:
+            return []
+
+    async def reconcile(
+        self,
+        body: Mapping[str, Any],
+        secrets: kopf.Index[Key, dict[str, str]],
+        logger: Logger,
+        create: bool,
+    ) -> None:
+        meta = body["metadata"]
+        key: Key = (meta["namespace"], meta["name"])
+        async with self.locks[key]:
+            with metrics.RECONCILE_SECONDS.time():
+                await self._reconcile(key, body, secrets, logger, create)
+
+    async def _reconcile(
+        self,
+        key: Key,
+        body: Mapping[str, Any],
+        secrets: kopf.Index[Key, dict[str, str]],
+        logger: Logger,
+        create: bool,
+    ) -> None:
+        namespace, name = key
+        meta = body["metadata"]
+        ref = kopf.Body(
+            {
+                "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": body.get("kind", "AIAssistant"),
+                "metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")},
+            }
+        )
+        previous = self.outcomes.get(key)
+        outcome = Outcome(
+            ref=ref,
+            generation=int(meta.get("generation") or 0),
+            replicas=1,
+            model=("Unknown", "Pending", ""),
+            secret=("Unknown", "Pending", ""),
+        )
+        registry = self.settings.registry()
+        raw_spec = body.get("spec")
+        try:
+            spec = parse_spec(raw_spec, registry)
+            refs = referenced_secrets(spec, self.settings)
+        except SpecError as err:
+            message = outcome.invalid = str(err)
+            if "spec.engineModel" in message or not isinstance(raw_spec, Mapping):
+                outcome.model = ("False", "UnsupportedModel", message)
+            else:
+                outcome.model = (
+                    "True",
+                    "ModelSupported",
+                    f"{raw_spec.get('engineModel')} is served by the runner",
+                )
+            outcome.secret = ("Unknown", "InvalidSpec", "not checked: the spec is invalid")
+            await self._finish(key, body, outcome, logger)
+            if previous is None or previous.invalid != outcome.invalid:
+                kopf.warn(ref, reason="InvalidSpec", message=message)
+            metrics.RECONCILES.labels(result="invalid").inc()
+            raise kopf.PermanentError(message) from None
+
+        engine = spec.engine(registry)
+        outcome.model = ("True", "ModelSupported", f"{engine} is served by the runner")
+        outcome.target, outcome.model_name = engine.target.name, engine.model
+        outcome.endpoint = endpoint(name, namespace)
+        outcome.replicas = spec.replicas
+        missing = _missing(refs, namespace, secrets)
+        if missing:
+            outcome.secret = ("False", "SecretMissing", missing)
+            await self._finish(key, body, outcome, logger)
+            if previous is None or previous.secret != outcome.secret:
+                kopf.warn(ref, reason="SecretMissing", message=missing)
+            metrics.RECONCILES.labels(result="secret_missing").inc()
+            raise kopf.TemporaryError(missing, delay=SECRET_RETRY_SECONDS)
+        outcome.secret = ("True", "SecretFound", ", ".join(f"{r.name}/{r.key}" for r in refs) + " found")
+
+        digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
+        outcome.secrets_hash = secrets_hash(refs, digests)
+        objects = render(body, self.settings, outcome.secrets_hash)
+        changed = [obj["kind"] for obj in objects if await kube.apply(obj, self.kopf_settings, logger)]
+        if spec.replicas <= 1 and not create:  # a PDB left from when replicas were > 1
+            if await kube.delete(
+                "PodDisruptionBudget", namespace, runner_name(name), self.kopf_settings, logger
+            ):
+                changed.append("PodDisruptionBudget (deleted)")
+        await self._finish(key, body, outcome, logger)
+        if changed:
+            kopf.info(ref, reason="Applied", message=f"{', '.join(changed)} {runner_name(name)} applied")
+        metrics.RECONCILES.labels(result="applied" if changed else "unchanged").inc()
+
+    async def _finish(self, key: Key, body: Mapping[str, Any], outcome: Outcome, logger: Logger) -> None:
+        self.outcomes[key] = outcome
+        previous = (body.get("status") or {}).get("conditions") or []
+        await self.write_status(key, outcome, previous, logger)
+
+    async def write_status(
+        self, key: Key, outcome: Outcome, previous: Iterable[Mapping[str, Any]], logger: Logger
+    ) -> None:
+        """Write the status unless it is what we last wrote (timestamps aside)."""
+        last = self.written.get(key)
+        status = outcome.status(self.ready.get(key, 0), last["conditions"] if last else previous)
+        if last is not None and last == status:
+            return
+        namespace, name = key
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+        if await kube.patch_status(path, status, self.kopf_settings, logger):
+            became_ready = status["phase"] == "Ready" and (last or {}).get("phase") != "Ready"
+            self.written[key] = status
+            if became_ready:
+                kopf.info(outcome.ref, reason="Ready", message=status["conditions"][2]["message"])
+
+    async def readiness(self, key: Key, ready: int, logger: Logger) -> None:
+        if self.ready.get(key) == ready:
+            return
+        self.ready[key] = ready
+        async with self.locks[key]:
+            outcome = self.outcomes.get(key)
+            if outcome is not None and outcome.secrets_hash is not None:
+                await self.write_status(key, outcome, [], logger)
+
+    def forget(self, key: Key) -> None:
+        for cache in (self.outcomes, self.written, self.ready, self.locks):
+            cache.pop(key, None)
+
+
+def _one(index: kopf.Index[Key, dict[str, str]], key: Key) -> dict[str, str]:
+    for value in index.get(key, []):
+        return value
+    return {}
+
+
+def _missing(refs: Iterable[SecretKeyRef], namespace: str, secrets: kopf.Index[Key, dict[str, str]]) -> str:
+    """A message naming each missing Secret or key (never a value); "" if all are there."""
+    problems = []
+    for ref in refs:
+        if (namespace, ref.name) not in secrets:
+            problems.append(
+                f"Secret {ref.name!r} not found in namespace {namespace!r} (needed for {ref.env})"
+            )
+        elif ref.key not in _one(secrets, (namespace, ref.name)):
+            problems.append(f"Secret {ref.name!r} has no key {ref.key!r} (needed for {ref.env})")
+    return "; ".join(problems)
+
+
+def _reconciler(memo: Any) -> Reconciler:
+    reconciler: Reconciler = memo.reconciler
+    return reconciler
+
+
+# ------------------------------------------------------------------------- kopf wiring
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """kopf settings shared by `run`, `dev` and the tests, and the per-operator Reconciler."""
+    # Our CRD's status is structural (pruned): kopf keeps its handler progress in annotations.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = "aiassistant-operator"
+    # The apiserver is near (in-cluster): retry transient 5xx soon, then back off.
+    settings.networking.error_backoffs = (0.2, 0.5, 1, 2, 5, 10)
+    settings.watching.server_timeout = settings.watching.server_timeout or 300
+    our_settings = memo.get("settings") or Settings.from_env()
+    memo["reconciler"] = Reconciler(settings=our_settings, kopf_settings=settings)
+
+
+def _index(kwargs: Mapping[str, Any], name: str) -> kopf.Index[Key, Any]:
+    return kwargs[name]  # kopf passes every index by its name
+
+
+@kopf.index("v1", "secrets")
+def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, str]]:
+    """(namespace, Secret name) -> {key: sha256 of the value}: presence and rotation, no values."""
+    data = body.get("data") or {}
+    return {
+        (namespace or "", name): {k: hashlib.sha256(str(v).encode()).hexdigest() for k, v in data.items()}
+    }
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def assistants_by_secret(
+    namespace: str | None, name: str, spec: kopf.Spec, memo: Any, **_: Any
+) -> dict[Key, str]:
+    """(namespace, Secret name) -> assistant names that need it."""
+    return {(namespace or "", ref.name): name for ref in _reconciler(memo).refs(dict(spec))}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def assistant_bodies(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, dict[str, Any]]:
+    """The latest body of each assistant, to reconcile it when a Secret changes."""
+    raw = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
+    return {(namespace or "", name): raw}
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def assistant_changed(body: kopf.Body, reason: str, memo: Any, logger: Logger, **kwargs: Any) -> None:
+    await _reconciler(memo).reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create")
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def assistant_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    if type == "DELETED":  # owned objects go by ownerReferences; drop our caches
+        _reconciler(memo).forget((namespace or "", name))
+
+
+@kopf.on.event("v1", "secrets")
+async def secret_changed(
+    type: str, namespace: str | None, name: str, memo: Any, logger: Logger, **kwargs: Any
+) -> None:
+    """Reconcile the assistants that use this Secret if their view of it changed."""
+    if type is None:
+        return  # the initial listing: resume handlers take care of every assistant
+    rec = _reconciler(memo)
+    secrets = _index(kwargs, "secret_keys")
+    bodies = _index(kwargs, "assistant_bodies")
+    namespace = namespace or ""
+    for assistant in set(_index(kwargs, "assistants_by_secret").get((namespace, name), [])):
+        key = (namespace, assistant)
+        outcome = rec.outcomes.get(key)
+        body = _one(bodies, key)
+        if outcome is None or not body:
+            continue  # not reconciled yet: its own handler will see the Secret
+        refs = rec.refs(body["spec"])
+        digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
+        if not _missing(refs, namespace, secrets) and secrets_hash(refs, digests) == outcome.secrets_hash:
+            continue
+        logger.info(f"Secret {name!r} changed: reconciling AIAssistant {assistant!r}")
+        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
+            # Still missing or invalid: the status says so; the assistant's own handler retries.
+            await rec.reconcile(body, secrets, logger, create=False)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY)
+async def deployment_changed(
+    type: str,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    status: kopf.Status,
+    memo: Any,
+    logger: Logger,
+    **_: Any,
+) -> None:
+    """Readiness of an owned Deployment -> the assistant's readyReplicas, phase and Ready condition."""
+    instance = labels.get(INSTANCE_LABEL)
+    if instance:
+        ready = 0 if type == "DELETED" else int(status.get("readyReplicas") or 0)
+        await _reconciler(memo).readiness((namespace or "", instance), ready, logger)
+
+
+@kopf.on.probe(id="assistants")
+def probe_assistants(memo: Any, **_: Any) -> int:
+    """Shown on the liveness endpoint: how many assistants this operator tracks."""
+    return len(_reconciler(memo).outcomes)
