@@ -141,6 +141,8 @@ def _container(spec: AIAssistantSpec, settings: Settings, refs: list[SecretKeyRe
         {"name": "AIASSISTANT_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_KEY}"},
         {"name": "AIASSISTANT_DRAIN_SECONDS", "value": str(settings.runner_drain_seconds)},
         {"name": "AIASSISTANT_LOG_LEVEL", "value": settings.log_level},
+        # The root filesystem is read-only and the image's user has no home: caches go to /tmp.
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
     ]
     env += [
         {"name": ref.env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}} for ref in refs
