@@ -330,13 +330,21 @@ async def assistant_changed(body: kopf.Body, reason: str, memo: Any, logger: Log
     await _reconciler(memo).reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create")
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+def _deleted(type: str, **_: Any) -> bool:
+    return type == "DELETED"
+
+
+def _used_secret(namespace: str | None, name: str, **kwargs: Any) -> bool:
+    return (namespace or "", name) in _index(kwargs, "assistants_by_secret")
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_deleted)
 def assistant_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     if type == "DELETED":  # owned objects go by ownerReferences; drop our caches
         _reconciler(memo).forget((namespace or "", name))
 
 
-@kopf.on.event("v1", "secrets")
+@kopf.on.event("v1", "secrets", when=_used_secret)  # quiet about the Secrets no assistant uses
 async def secret_changed(
     type: str, namespace: str | None, name: str, memo: Any, logger: Logger, **kwargs: Any
 ) -> None:
