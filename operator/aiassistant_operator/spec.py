@@ -168,6 +168,15 @@ class TransportSpec(TransportConfig):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
+    @field_validator("serializers")
+    @classmethod
+    def _unique(cls, serializers: list[str]) -> list[str]:
+        # The CRD declares a set: the apiserver rejects duplicates, so the model does too.
+        repeated = sorted({s for s in serializers if serializers.count(s) > 1})
+        if repeated:
+            raise ValueError(f"serializers must be unique; repeated: {', '.join(repeated)}")
+        return serializers
+
 
 class AIAssistantSpec(CamelModel):
     """Desired state of an AI voice/text assistant: the LLM, speech, tools and the runner workload."""
@@ -336,6 +345,10 @@ def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
     except EngineModelError as err:
         raise SpecError(f"spec.engineModel: {err}") from None
     _check_shared_keys(parsed, registry)
+    try:  # the runner's own cross-field rules (e.g. unique tool names) hold too
+        to_runner_config("assistant", "default", parsed, registry)
+    except ValidationError as err:
+        raise SpecError(_messages(err)) from None
     return parsed
 
 

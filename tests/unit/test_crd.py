@@ -3,6 +3,8 @@ to the registries, its CEL rules right (cel-python), and the examples valid agai
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from aiassistant_operator import crdgen
@@ -40,14 +44,24 @@ STATUS = SCHEMA["properties"]["status"]
 CEL = celpy.Environment()
 
 
+@functools.cache
+def _program(rule: str) -> celpy.Runner:
+    return CEL.program(CEL.compile(rule))
+
+
 def cel_errors(schema: dict[str, Any], value: Any, path: str = "spec") -> list[str]:
-    """Evaluate every x-kubernetes-validations rule of `schema` on `value`, as the apiserver does."""
+    """Evaluate every x-kubernetes-validations rule of `schema` on `value`, as the apiserver does,
+    and its list-type uniqueness (sets, maps by key), which jsonschema does not know."""
     errors = []
     for rule in schema.get("x-kubernetes-validations", []):
-        program = CEL.program(CEL.compile(rule["rule"]))
-        result = program.evaluate({"self": celpy.json_to_cel(value)})
+        result = _program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})
         if not isinstance(result, celpy.celtypes.BoolType) or not result:
             errors.append(f"{path}: {rule['message']}")
+    if isinstance(value, list) and schema.get("x-kubernetes-list-type") in ("set", "map"):
+        keys = schema.get("x-kubernetes-list-map-keys")
+        seen = [json.dumps([item.get(k) for k in keys] if keys else item, sort_keys=True) for item in value]
+        if len(set(seen)) != len(seen):
+            errors.append(f"{path}: Duplicate value")
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():
             if name in value:
@@ -377,3 +391,88 @@ def test_quantities_are_int_or_string() -> None:
         schema_errors(_cr(resources={"limits": {"cpu": 2, "memory": "1Gi"}, "requests": {"cpu": "250m"}}))
         == []
     )
+
+
+def test_duplicates_in_sets_and_maps_are_rejected_by_both() -> None:
+    twice = {"name": "t", "url": "https://x"}
+    for spec in (
+        {"tools": [twice, {**twice, "url": "https://y"}]},
+        {"transport": {"serializers": ["twilio", "twilio"]}},
+    ):
+        assert any("Duplicate value" in e for e in schema_errors(_cr(**spec)))
+        with pytest.raises(SpecError, match="unique"):
+            parse_spec(_cr(**spec)["spec"], BUILTIN)
+
+
+# --- the CRD and the model agree on random specs ---------------------------------------------------
+
+SECRET_REF = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["xai-key", "Bad_Name", "a.b", ""]),
+        "key": st.sampled_from(["api-key", "bad key"]),
+    }
+)
+QUANTITY = st.one_of(st.integers(-1, 4), st.sampled_from(["250m", "1Gi", "lots", "1.5", "-1", ""]))
+FLOAT = functools.partial(st.floats, allow_nan=False, allow_infinity=False)
+SPECS = st.fixed_dictionaries(
+    {
+        "engineModel": st.one_of(
+            st.sampled_from(BUILTIN.engine_models()), st.text("grokpenai.:-3 ", max_size=14)
+        )
+    },
+    optional={
+        "secretRef": SECRET_REF,
+        "replicas": st.integers(-1, 101),
+        "maxSessionsPerPod": st.integers(0, 10_001),
+        "maxCallSeconds": st.integers(9, 86_401),
+        "taskTimeoutSeconds": st.one_of(st.integers(-1, 3601), FLOAT(-1, 3601)),
+        "smartTurn": st.booleans(),
+        "greeting": st.one_of(st.text(max_size=5), st.integers()),
+        "parameters": st.dictionaries(
+            st.sampled_from(["a", "b"]), st.one_of(st.text(max_size=3), st.integers()), max_size=2
+        ),
+        "vad": st.fixed_dictionaries({}, optional={"confidence": FLOAT(-0.5, 1.5), "stopSecs": FLOAT(-1, 6)}),
+        "stt": st.fixed_dictionaries(
+            {"type": st.sampled_from(["deepgram", "openai", "whisper"])},
+            optional={"language": st.just("de-DE"), "secretRef": SECRET_REF},
+        ),
+        "tts": st.fixed_dictionaries(
+            {"type": st.sampled_from(["elevenlabs", "cartesia", "openai", "polly"])},
+            optional={"voiceId": st.sampled_from(["alloy", ""]), "secretRef": SECRET_REF},
+        ),
+        "transport": st.fixed_dictionaries(
+            {"serializers": st.lists(st.sampled_from([*SERIALIZERS, "smoke"]), max_size=3)}
+        ),
+        "tools": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["lookup", "book", "bad name"]),
+                    "url": st.sampled_from(["https://x", "ftp://z"]),
+                },
+                optional={"timeoutSeconds": st.integers(-1, 301)},
+            ),
+            max_size=2,
+        ),
+        "resources": st.fixed_dictionaries(
+            {}, optional={"limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), QUANTITY, max_size=2)}
+        ),
+        "image": st.sampled_from(["runner:1", ""]),
+    },
+)
+# What only the operator can judge: the registry's lists and the one-key-per-env-var rule.
+OPERATOR_ONLY_CHECKS = ("Unknown model", "Unsupported LLM service", "is already taken from")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(SPECS)
+def test_crd_and_model_agree_on_random_specs(spec: dict[str, Any]) -> None:
+    crd_errors = schema_errors(_cr(**spec) | {"spec": spec})
+    try:
+        parse_spec(spec, BUILTIN)
+    except SpecError as err:
+        if not crd_errors:
+            assert any(check in str(err) for check in OPERATOR_ONLY_CHECKS), (
+                f"CRD accepts, model rejects: {err}"
+            )
+    else:
+        assert crd_errors == [], "model accepts, CRD rejects"
