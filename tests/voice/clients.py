@@ -188,53 +188,186 @@ class ProtobufCall(CallClient):
 
 
 @dataclass
-class TwilioCall(CallClient):
+class MediaStreamCall(CallClient):
+    """A telephony media stream: JSON text messages, base64 8 kHz audio, a `start` message first.
+
+    Subclasses give the provider's messages; `stop_event` is what the provider's player takes as
+    "drop the queued audio" (the interruption)."""
+
     rate: int = 8000
-    stream_sid: str = "MZ00000000000000000000000000000001"
-    call_sid: str = "CA00000000000000000000000000000001"
+    stream_id: str = "stream-00000000-0000-0000-0000-000000000001"
+    call_id: str = "call-00000000-0000-0000-0000-000000000001"
     chunk: int = 0
+    stop_event: str = "clear"
+    audio_event: str = "media"
+
+    def opening(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def media(self, payload: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check(self, event: dict[str, Any]) -> None:
+        """Assert the reply names our stream (where the provider's protocol has it)."""
+
+    def encode(self, pcm: bytes) -> bytes:
+        return ulaw_encode(pcm)
+
+    def decode_audio(self, data: bytes) -> bytes:
+        return ulaw_decode(data)
 
     async def handshake(self) -> None:
-        await self.ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        start = {
-            "streamSid": self.stream_sid,
-            "callSid": self.call_sid,
-            "accountSid": "AC00000000000000000000000000000001",
-            "tracks": ["inbound"],
-            "customParameters": {},
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-        }
-        await self.ws.send(
-            json.dumps(
-                {"event": "start", "sequenceNumber": "1", "start": start, "streamSid": self.stream_sid}
-            )
-        )
+        for message in self.opening():
+            await self.ws.send(json.dumps(message))
 
     def decode(self, message: str | bytes) -> Received:
         now = time.monotonic()
         event = json.loads(message)
-        assert event.get("streamSid") == self.stream_sid, event
-        if event.get("event") == "media":
-            return Received(now, "audio", ulaw_decode(base64.b64decode(event["media"]["payload"])), event)
-        if event.get("event") == "clear":
+        self.check(event)
+        if event.get("event") == self.audio_event:
+            return Received(
+                now, "audio", self.decode_audio(base64.b64decode(event["media"]["payload"])), event
+            )
+        if event.get("event") == self.stop_event:
             return Received(now, "clear", raw=event)
         return Received(now, "other", raw=event)
 
     async def send_audio(self, pcm: bytes) -> None:
         self.chunk += 1
+        await self.ws.send(json.dumps(self.media(base64.b64encode(self.encode(pcm)).decode())))
+
+
+@dataclass
+class TwilioCall(MediaStreamCall):
+    stream_id: str = "MZ00000000000000000000000000000001"
+    call_id: str = "CA00000000000000000000000000000001"
+
+    def opening(self) -> list[dict[str, Any]]:
+        start = {
+            "streamSid": self.stream_id,
+            "callSid": self.call_id,
+            "accountSid": "AC00000000000000000000000000000001",
+            "tracks": ["inbound"],
+            "customParameters": {},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        }
+        return [
+            {"event": "connected", "protocol": "Call", "version": "1.0.0"},
+            {"event": "start", "sequenceNumber": "1", "start": start, "streamSid": self.stream_id},
+        ]
+
+    def media(self, payload: str) -> dict[str, Any]:
         media = {
             "track": "inbound",
             "chunk": str(self.chunk),
             "timestamp": str(self.chunk * 20),
-            "payload": base64.b64encode(ulaw_encode(pcm)).decode(),
+            "payload": payload,
         }
-        await self.ws.send(
-            json.dumps(
-                {
-                    "event": "media",
-                    "sequenceNumber": str(self.chunk + 1),
-                    "media": media,
-                    "streamSid": self.stream_sid,
-                }
-            )
-        )
+        return {
+            "event": "media",
+            "sequenceNumber": str(self.chunk + 1),
+            "media": media,
+            "streamSid": self.stream_id,
+        }
+
+    def check(self, event: dict[str, Any]) -> None:
+        assert event.get("streamSid") == self.stream_id, event
+
+
+@dataclass
+class TelnyxCall(MediaStreamCall):
+    def opening(self) -> list[dict[str, Any]]:
+        start = {
+            "call_control_id": self.call_id,
+            "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1},
+            "from": "+15550000001",
+            "to": "+15550000002",
+        }
+        return [
+            {"event": "connected", "version": "1.0.0"},
+            {"event": "start", "sequence_number": "1", "start": start, "stream_id": self.stream_id},
+        ]
+
+    def media(self, payload: str) -> dict[str, Any]:
+        media = {
+            "track": "inbound",
+            "chunk": str(self.chunk),
+            "timestamp": str(self.chunk * 20),
+            "payload": payload,
+        }
+        return {
+            "event": "media",
+            "sequence_number": str(self.chunk + 1),
+            "media": media,
+            "stream_id": self.stream_id,
+        }
+
+
+@dataclass
+class PlivoCall(MediaStreamCall):
+    stop_event: str = "clearAudio"
+    audio_event: str = "playAudio"
+
+    def opening(self) -> list[dict[str, Any]]:
+        start = {
+            "callId": self.call_id,
+            "streamId": self.stream_id,
+            "accountId": "MA0000000000000001",
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+        }
+        return [{"event": "start", "sequenceNumber": 1, "start": start, "extra_headers": ""}]
+
+    def media(self, payload: str) -> dict[str, Any]:
+        media = {
+            "track": "inbound",
+            "timestamp": str(self.chunk * 20),
+            "chunk": self.chunk,
+            "payload": payload,
+        }
+        return {
+            "event": "media",
+            "sequenceNumber": self.chunk + 1,
+            "streamId": self.stream_id,
+            "media": media,
+        }
+
+    def check(self, event: dict[str, Any]) -> None:
+        assert event.get("streamId") == self.stream_id, event
+
+
+@dataclass
+class ExotelCall(MediaStreamCall):
+    """Exotel streams raw 16-bit PCM (slin) at 8 kHz, base64."""
+
+    def opening(self) -> list[dict[str, Any]]:
+        start = {
+            "stream_sid": self.stream_id,
+            "call_sid": self.call_id,
+            "account_sid": "exotel-account-1",
+            "from": "+15550000001",
+            "to": "+15550000002",
+            "media_format": {"encoding": "base64", "sample_rate": "8000", "bit_rate": "128kbps"},
+        }
+        return [
+            {"event": "connected"},
+            {"event": "start", "sequence_number": 1, "stream_sid": self.stream_id, "start": start},
+        ]
+
+    def media(self, payload: str) -> dict[str, Any]:
+        media = {"chunk": self.chunk, "timestamp": str(self.chunk * 20), "payload": payload}
+        return {
+            "event": "media",
+            "sequence_number": self.chunk + 1,
+            "stream_sid": self.stream_id,
+            "media": media,
+        }
+
+    def check(self, event: dict[str, Any]) -> None:
+        assert event.get("stream_sid") == self.stream_id, event
+
+    def encode(self, pcm: bytes) -> bytes:
+        return pcm
+
+    def decode_audio(self, data: bytes) -> bytes:
+        return data

@@ -17,7 +17,15 @@ from websockets.exceptions import ConnectionClosed
 
 from aiassistant_runner.pipelines import VOICE_APOLOGY
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
-from tests.voice.clients import CallClient, ProtobufCall, TwilioCall, speech_pcm
+from tests.voice.clients import (
+    CallClient,
+    ExotelCall,
+    PlivoCall,
+    ProtobufCall,
+    TelnyxCall,
+    TwilioCall,
+    speech_pcm,
+)
 from tests.voice.conftest import OPENAI_KEY, PROMPT, XAI_KEY, StartRunner, VoiceRunner, voice_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,15 +42,22 @@ async def wait_until(predicate, timeout: float = 15.0) -> None:  # type: ignore[
         await asyncio.sleep(0.02)
 
 
+CLIENTS: dict[str, type[CallClient]] = {
+    "protobuf": ProtobufCall,
+    "twilio": TwilioCall,
+    "telnyx": TelnyxCall,
+    "plivo": PlivoCall,
+    "exotel": ExotelCall,
+}
+
+
 def client(kind: str, runner: VoiceRunner) -> CallClient:
-    if kind == "protobuf":
-        return ProtobufCall(f"{runner.ws_url}/v1/calls/protobuf", 16_000)
-    return TwilioCall(f"{runner.ws_url}/v1/calls/twilio", 8000)
+    return CLIENTS[kind](f"{runner.ws_url}/v1/calls/{kind}", 16_000 if kind == "protobuf" else 8000)
 
 
 @pytest.mark.parametrize("kind", ["protobuf", "twilio"])
 async def test_call_transcript_to_grok_to_tts_audio(
-    kind: str, fake: FakeOpenAI, start_runner: StartRunner
+    kind: str, fake: FakeOpenAI, start_runner: StartRunner, capfd: pytest.CaptureFixture[str]
 ) -> None:
     runner = await start_runner()
     async with client(kind, runner) as call:
@@ -72,6 +87,19 @@ async def test_call_transcript_to_grok_to_tts_audio(
         assert 0.38 <= call.audio_seconds() <= 0.45
         assert any(abs(s) > 1000 for s in memoryview(call.audio()[0].audio).cast("h"))  # a tone, not silence
     await wait_until(lambda: runner.state.sessions.active == 0)
+    # Metrics: STT and TTS time, LLM time to first token, tokens, from Pipecat's metrics frames.
+    text = metrics(runner)
+    for service in ("stt", "llm", "tts"):
+        assert (
+            f'aiassistant_service_seconds_count{{assistant="default/assistant",metric="ttfb",service="{service}"}} 1.0'
+            in text
+        )
+    assert 'aiassistant_llm_time_to_first_token_seconds_count{assistant="default/assistant"} 1.0' in text
+    assert 'aiassistant_llm_completion_tokens_total{assistant="default/assistant"} 5.0' in text
+    # The keys never reach a log line (Pipecat's loguru and ours both write to stderr).
+    logged = capfd.readouterr().err
+    assert "GrokLLMService" in logged
+    assert XAI_KEY not in logged and OPENAI_KEY not in logged
 
 
 @pytest.mark.parametrize("kind", ["protobuf", "twilio"])
@@ -80,7 +108,7 @@ async def test_caller_speech_interrupts_the_bot(
 ) -> None:
     runner = await start_runner()
     fake.speech_ms = 6000  # the first answer would take 6 s to play
-    interruption = "interruption" if kind == "protobuf" else "clear"
+    interruption = "interruption" if kind == "protobuf" else "clear"  # the clients' name for it
     async with client(kind, runner) as call:
         await call.speak(speech_pcm(call.rate))
         await call.wait_for(lambda c: c.audio_seconds() >= 0.2)
@@ -208,3 +236,13 @@ def failed_calls(runner: VoiceRunner) -> float:
         if line.startswith("aiassistant_sessions_failed_total") and 'kind="call"' in line
     )
     return float(line.rsplit(" ", 1)[1])
+
+
+@pytest.mark.parametrize("kind", ["telnyx", "plivo", "exotel"])
+async def test_other_telephony_streams(kind: str, fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    runner = await start_runner()
+    async with client(kind, runner) as call:
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
+    assert fake.chat_requests()[0].body["messages"][-1] == {"role": "user", "content": fake.transcript}
+    await wait_until(lambda: runner.state.sessions.active == 0)
