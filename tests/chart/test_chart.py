@@ -312,8 +312,12 @@ def test_metrics_service_and_service_monitor(tmp_path: Path) -> None:
     namespaced = {**OPTION_CASES["service-monitor"], **OPTION_CASES["namespaced"]}
     runners = one(render(tmp_path, namespaced), "PodMonitor")["spec"]
     assert runners["namespaceSelector"] == {"matchNames": ["bots", "team-a"]}
-    kinds = {o["kind"] for o in render(tmp_path, OPTION_CASES["no-metrics"])}
+    without = render(tmp_path, OPTION_CASES["no-metrics"])
+    kinds = {o["kind"] for o in without}
     assert "Service" not in kinds and "ServiceMonitor" not in kinds
+    assert deployment_env(without)["AIASSISTANT_METRICS_PORT"] == "0"  # the operator serves none
+    ports = one(without, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [p["name"] for p in ports] == ["health"]
 
 
 def test_existing_service_account_is_bound_not_created(tmp_path: Path) -> None:
