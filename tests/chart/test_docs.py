@@ -40,3 +40,24 @@ def test_index_links_resolve() -> None:
     assert len(links) >= 7, links
     for link in links:
         assert (DOCS / link).exists(), f"docs/index.md links to missing {link}"
+
+
+def test_troubleshooting_covers_exactly_the_operators_condition_reasons() -> None:
+    handlers = (ROOT / "operator" / "aiassistant_operator" / "handlers.py").read_text()
+    in_code = set(re.findall(r'"(?:True|False|Unknown)", "([A-Za-z]+)"', handlers))
+    page = (DOCS / "troubleshooting.md").read_text()
+    in_docs = set(re.findall(r"^\| (?:`\w+`|any) \| `([A-Za-z]+)` \|", page, flags=re.MULTILINE))
+    assert in_code, "no condition reasons found in handlers.py"
+    assert in_docs == in_code, f"undocumented: {in_code - in_docs}; not in the code: {in_docs - in_code}"
+
+
+def test_metrics_page_names_real_metrics() -> None:
+    sources = "".join(
+        (ROOT / path).read_text()
+        for path in ("runner/aiassistant_runner/metrics.py", "operator/aiassistant_operator/metrics.py")
+    )
+    defined = set(re.findall(r'"(aiassistant_[a-z_]+)"', sources))
+    page = (DOCS / "metrics.md").read_text()
+    documented = {re.sub(r"_(total|bucket)$", "", m) for m in re.findall(r"\b(aiassistant_[a-z_]+)", page)}
+    assert documented - defined == set(), f"documented but not defined: {documented - defined}"
+    assert defined - documented == set(), f"defined but not documented: {defined - documented}"
