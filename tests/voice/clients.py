@@ -69,6 +69,7 @@ class Received:
     kind: str  # "audio", "interruption" (protobuf) / "clear" (twilio), "text", "other"
     audio: bytes = b""  # 16-bit PCM for "audio"
     raw: Any = None
+    wall: float = field(default_factory=time.time)  # wall clock of arrival (Pipecat's VAD stamps time.time())
 
 
 @dataclass
