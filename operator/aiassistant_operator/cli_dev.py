@@ -14,6 +14,7 @@ import contextlib
 import logging
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -49,42 +50,52 @@ async def running_operator(
     server: str,
     settings: Settings | None = None,
     namespaces: Iterable[str] = (),
-    configure: Any = None,
+    configure: Callable[[kopf.OperatorSettings], None] | None = None,
 ) -> AsyncIterator[None]:
-    """Run the real kopf operator (our handlers) in this event loop against `server`."""
+    """Run the real kopf operator (our handlers) against `server`, in a thread with its own loop.
+
+    Not in the caller's loop: on exit kopf waits for (and cancels) every task of its loop that it
+    did not start, which would include the emulator's connection handlers. A thread keeps the two
+    apart, as a separate process would.
+    """
     assert handlers.assistant_changed  # the handlers are registered on import
-    stop, ready = asyncio.Event(), asyncio.Event()
-    vault = credentials.Vault({"dev": credentials.ConnectionInfo(server=server, insecure=True)})
+    stop, ready = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
     kopf_settings = kopf.OperatorSettings()
     if configure is not None:
         configure(kopf_settings)
     memo = kopf.Memo(settings=settings or Settings.from_env())
     names = list(namespaces)
-    task = asyncio.create_task(
-        kopf.operator(
-            clusterwide=not names,
-            namespaces=names,
-            standalone=True,
-            vault=vault,
-            memo=memo,
-            settings=kopf_settings,
-            stop_flag=stop,
-            ready_flag=ready,
-        )
-    )
-    waiter = asyncio.create_task(ready.wait())
-    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        waiter.cancel()
-        await task  # raises why it stopped
+
+    def operate() -> None:
+        vault = credentials.Vault({"dev": credentials.ConnectionInfo(server=server, insecure=True)})
+        try:
+            asyncio.run(
+                kopf.operator(
+                    clusterwide=not names,
+                    namespaces=names,
+                    standalone=True,
+                    vault=vault,
+                    memo=memo,
+                    settings=kopf_settings,
+                    stop_flag=stop,
+                    ready_flag=ready,
+                )
+            )
+        except BaseException as err:
+            failures.append(err)
+            raise
+
+    thread = threading.Thread(target=operate, name="kopf-operator", daemon=True)
+    thread.start()
+    await wait_for(lambda: ready.is_set() or not thread.is_alive(), 60, interval=0.01)
+    if failures or not thread.is_alive():
+        raise RuntimeError("the operator did not start") from (failures[0] if failures else None)
     try:
         yield
     finally:
         stop.set()
-        try:
-            await asyncio.wait_for(task, 15)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
+        await asyncio.to_thread(thread.join, 20)
 
 
 async def mark_deployments_ready(emu: Emulator, interval: float = 0.2) -> None:

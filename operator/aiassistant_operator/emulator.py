@@ -662,6 +662,8 @@ class Emulator(kmock.KubernetesScaffold):
             ]
         if not causes:
             causes = self._check_cel(crd.schema, obj, old, "")
+        if old is not None:  # validation ratcheting (GA in 1.33): unchanged values stay accepted
+            causes = [c for c in causes if _jsonpath(obj, c["field"]) != _jsonpath(old, c["field"])]
         if causes:
             kind = obj.get("kind", plural)
             name = obj.get("metadata", {}).get("name", "")
