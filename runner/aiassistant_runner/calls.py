@@ -97,7 +97,10 @@ async def _run(
     from .pipelines import build_call_pipeline
 
     try:
-        call = build_call_pipeline(
+        # Building costs ~150 ms of CPU (ONNX models for the VAD, TLS contexts of the HTTP clients,
+        # and the first call's imports): off the event loop, so other sessions do not stall.
+        call = await asyncio.to_thread(
+            build_call_pipeline,
             websocket,
             frame_serializer,
             state,
