@@ -246,3 +246,16 @@ async def test_other_telephony_streams(kind: str, fake: FakeOpenAI, start_runner
         await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
     assert fake.chat_requests()[0].body["messages"][-1] == {"role": "user", "content": fake.transcript}
     await wait_until(lambda: runner.state.sessions.active == 0)
+
+
+async def test_smart_turn_call(
+    fake: FakeOpenAI, start_runner: StartRunner, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # smartTurn: Pipecat's local smart-turn model judges the end of the turn at each pause (it
+    # finds the synthetic voice's question unfinished, so Pipecat's 5 s turn timeout ends it).
+    runner = await start_runner(smartTurn=True)
+    async with client("protobuf", runner) as call:
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: c.audio_seconds() >= 0.38, timeout=10)
+    assert fake.chat_requests()[0].body["messages"][-1] == {"role": "user", "content": fake.transcript}
+    assert "End of Turn result" in capfd.readouterr().err  # the model ran
