@@ -50,6 +50,7 @@ from kmock._internal import rendering  # Request type of kmock's parsed requests
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str, str]  # group, plural, namespace ("" if cluster-scoped), name
+Event = tuple[Obj, bytes]  # a watch event and its JSON line
 HISTORY = 20_000  # watch events kept for resumption; older resourceVersions get 410 Gone
 CRD_RESOURCE = ("apiextensions.k8s.io", "customresourcedefinitions")
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
@@ -154,12 +155,15 @@ class Emulator(kmock.KubernetesScaffold):
     _objects: dict[Key, Obj] = attrs.field(factory=dict, init=False)
     _rv: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _last_rv: int = attrs.field(default=0, init=False)
-    _history: dict[tuple[str, str], deque[tuple[int, Obj]]] = attrs.field(factory=dict, init=False)
-    _watchers: dict[tuple[str, str], set[asyncio.Queue[Obj | None]]] = attrs.field(factory=dict, init=False)
+    # Events are kept with their JSON encoding: each watcher writes the same bytes.
+    _history: dict[tuple[str, str], deque[tuple[int, Event]]] = attrs.field(factory=dict, init=False)
+    _watchers: dict[tuple[str, str], set[asyncio.Queue[Event | None]]] = attrs.field(factory=dict, init=False)
+    _infos: dict[tuple[str, str, str], kmock.ResourceInfo] = attrs.field(factory=dict, init=False)
     _crds: dict[tuple[str, str], _CRDInfo] = attrs.field(factory=dict, init=False)
     _faults: list[_Fault] = attrs.field(factory=list, init=False)
     _cel: celpy.Environment = attrs.field(factory=celpy.Environment, init=False)
     _cel_cache: dict[str, Any] = attrs.field(factory=dict, init=False)
+    _cel_results: dict[tuple[str, str, Any], bool] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -346,10 +350,13 @@ class Emulator(kmock.KubernetesScaffold):
     # ---------------------------------------------------------------- resources
 
     def _info(self, group: str, version: str, plural: str) -> kmock.ResourceInfo:
-        resource = kmock.resource(group, version, plural)
-        if resource not in self.resources:
-            raise _error(404, "NotFound", f"the server could not find the requested resource ({plural})")
-        return self.resources[resource]
+        info = self._infos.get((group, version, plural))
+        if info is None:  # kmock's resource lookups are slow (runtime protocol checks): cache them
+            resource = kmock.resource(group, version, plural)
+            if resource not in self.resources:
+                raise _error(404, "NotFound", f"the server could not find the requested resource ({plural})")
+            info = self._infos[group, version, plural] = self.resources[resource]
+        return info
 
     def _resolve_kind(self, api_version: str, kind: str) -> tuple[str, str, str, kmock.ResourceInfo]:
         group, _, version = api_version.rpartition("/")
@@ -360,10 +367,11 @@ class Emulator(kmock.KubernetesScaffold):
         raise _error(404, "NotFound", f"no resource for {api_version} {kind}")
 
     def _kind(self, group: str, version: str, plural: str) -> tuple[str, str]:
-        info = self.resources[kmock.resource(group, version, plural)]
+        info = self._info(group, version, plural)
         return (f"{group}/{version}" if group else version), info.kind or plural.capitalize()
 
     def _register_crd(self, crd: Mapping[str, Any]) -> None:
+        self._infos.clear()
         spec = crd["spec"]
         names = spec["names"]
         for ver in spec["versions"]:
@@ -450,12 +458,12 @@ class Emulator(kmock.KubernetesScaffold):
         since = request.params.get("resourceVersion", "")
         initial = request.params.get("sendInitialEvents") == "true"
         timeout = float(request.params.get("timeoutSeconds", 0)) or None
-        queue: asyncio.Queue[Obj | None] = asyncio.Queue()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
         # Snapshot/replay and subscription happen with no await in between: no event is lost.
         history = self._history.setdefault((group, plural), deque(maxlen=HISTORY))
         if since and since != "0" and not initial:
             oldest = history[0][0] if history else self._last_rv + 1
-            first: list[Obj]
+            first: list[Event]
             if int(since) < oldest - 1 and len(history) == history.maxlen:
                 gone: Obj = {
                     "kind": "Status",
@@ -464,13 +472,11 @@ class Emulator(kmock.KubernetesScaffold):
                     "code": 410,
                     "reason": "Expired",
                 }
-                first = [
-                    {"type": "ERROR", "object": {**gone, "message": f"too old resource version: {since}"}}
-                ]
+                first = [_event("ERROR", {**gone, "message": f"too old resource version: {since}"})]
             else:
                 first = [event for rv, event in history if rv > int(since)]
         else:
-            first = [{"type": "ADDED", "object": obj} for obj in self._matching(request)]
+            first = [_event("ADDED", obj) for obj in self._matching(request)]
             if initial or request.params.get("allowWatchBookmarks") == "true":
                 first.append(self._bookmark(api_version, kind, initial_end=initial))
         self._watchers.setdefault((group, plural), set()).add(queue)
@@ -480,11 +486,12 @@ class Emulator(kmock.KubernetesScaffold):
         await response.prepare(request.raw)
         try:
             async with asyncio.timeout(timeout):
-                while (event := await queue.get()) is not None:
+                while (item := await queue.get()) is not None:
+                    event, line = item
                     if event["type"] in ("BOOKMARK", "ERROR") or self._watch_matches(
                         request, event["object"]
                     ):
-                        await response.write(json.dumps(event).encode() + b"\n")
+                        await response.write(line)
                     if event["type"] == "ERROR":
                         break
         except (TimeoutError, ConnectionError):
@@ -499,11 +506,11 @@ class Emulator(kmock.KubernetesScaffold):
         ns = request.namespace
         return (ns is None or obj["metadata"].get("namespace") == ns) and _selected(obj, request.params)
 
-    def _bookmark(self, api_version: str, kind: str, initial_end: bool) -> Obj:
+    def _bookmark(self, api_version: str, kind: str, initial_end: bool) -> Event:
         meta: Obj = {"resourceVersion": str(self._last_rv)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return {"type": "BOOKMARK", "object": {"apiVersion": api_version, "kind": kind, "metadata": meta}}
+        return _event("BOOKMARK", {"apiVersion": api_version, "kind": kind, "metadata": meta})
 
     def _close_watches(self) -> None:
         for queues in self._watchers.values():
@@ -617,8 +624,8 @@ class Emulator(kmock.KubernetesScaffold):
         return new
 
     def _remove(self, key: Key, cascade: bool) -> None:
-        obj = self._objects.pop(key)
-        obj["metadata"]["resourceVersion"] = self._next_rv()
+        obj = self._objects.pop(key)  # stored objects are never mutated (events share them)
+        obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": self._next_rv()}}
         self._emit(key, "DELETED", obj)
         if cascade:  # the garbage collector: dependents whose owner is gone
             uid = obj["metadata"]["uid"]
@@ -632,7 +639,7 @@ class Emulator(kmock.KubernetesScaffold):
         return str(self._last_rv)
 
     def _emit(self, key: Key, kind: str, obj: Obj) -> None:
-        event = {"type": kind, "object": copy.deepcopy(obj)}
+        event = _event(kind, obj)
         rv = int(obj["metadata"]["resourceVersion"])
         self._history.setdefault(key[:2], deque(maxlen=HISTORY)).append((rv, event))
         for queue in self._watchers.get(key[:2], ()):
@@ -646,6 +653,8 @@ class Emulator(kmock.KubernetesScaffold):
         crd = self._crds.get((group, plural))
         if crd is None:
             return
+        if old is not None and all(obj.get(k) == old.get(k) for k in {*obj, *old} - {"metadata"}):
+            return  # a metadata-only write: the rest was validated (and is ratcheted) already
         unknown: list[str] = []
         _default_and_prune(crd.schema, obj, "", unknown, root=True)
         causes = [
@@ -678,23 +687,36 @@ class Emulator(kmock.KubernetesScaffold):
                 causes=causes,
             )
 
+    def _rule_holds(self, rule: str, value: Any, old: Any) -> bool:
+        # celpy is slow (~1 ms per evaluation): remember results for scalar values.
+        scalar = old is None and isinstance(value, str | int | float | bool)
+        memo_key = (rule, type(value).__name__, value) if scalar else None
+        if memo_key is not None and memo_key in self._cel_results:
+            return self._cel_results[memo_key]
+        program = self._cel_cache.get(rule)
+        if program is None:
+            program = self._cel_cache[rule] = self._cel.program(self._cel.compile(rule))
+        activation = {"self": celpy.json_to_cel(value)}
+        if old is not None:
+            activation["oldSelf"] = celpy.json_to_cel(old)
+        try:
+            result = program.evaluate(activation)
+        except Exception:  # the apiserver reports evaluation errors as invalid too
+            result = False
+        holds = result is True or (isinstance(result, celpy.celtypes.BoolType) and bool(result))
+        if memo_key is not None and len(self._cel_results) < 10_000:
+            self._cel_results[memo_key] = holds
+        return holds
+
     def _check_cel(self, schema: Obj, value: Any, old: Any, path: str) -> list[Obj]:
         causes: list[Obj] = []
+        if old is not None and value == old:
+            return causes  # ratcheting: an unchanged value is not re-validated
         for rule in schema.get("x-kubernetes-validations", []):
             uses_old = "oldSelf" in rule["rule"]
             if uses_old and old is None:
                 continue  # transition rules only apply to updates
-            activation = {"self": celpy.json_to_cel(value)}
-            if uses_old:
-                activation["oldSelf"] = celpy.json_to_cel(old)
-            program = self._cel_cache.get(rule["rule"])
-            if program is None:
-                program = self._cel_cache[rule["rule"]] = self._cel.program(self._cel.compile(rule["rule"]))
-            try:
-                ok = program.evaluate(activation)
-            except Exception:  # the apiserver reports evaluation errors as invalid too
-                ok = False
-            if ok is not True and not (isinstance(ok, celpy.celtypes.BoolType) and bool(ok)):
+            if not self._rule_holds(rule["rule"], value, old if uses_old else None):
                 field = path + rule.get("fieldPath", "")
                 causes.append(
                     {
@@ -720,6 +742,11 @@ class Emulator(kmock.KubernetesScaffold):
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def _event(kind: str, obj: Obj) -> Event:
+    event = {"type": kind, "object": obj}
+    return event, json.dumps(event).encode() + b"\n"
 
 
 def _normalize(group: str, plural: str, obj: Obj) -> None:

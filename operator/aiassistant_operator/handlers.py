@@ -20,6 +20,7 @@ import collections
 import contextlib
 import datetime
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -118,13 +119,23 @@ class Reconciler:
     outcomes: dict[Key, Outcome] = field(default_factory=dict)
     written: dict[Key, dict[str, Any]] = field(default_factory=dict)  # last status written
     ready: dict[Key, int] = field(default_factory=dict)  # readyReplicas of owned Deployments
+    _refs: dict[tuple[Any, str], list[SecretKeyRef]] = field(default_factory=dict)
 
-    def refs(self, spec: Any) -> list[SecretKeyRef]:
-        """The Secret keys a spec needs; none if the spec is invalid (nothing to wait for)."""
+    def refs(self, generation: Any, spec: Any) -> list[SecretKeyRef]:
+        """The Secret keys a spec needs; none if the spec is invalid (nothing to wait for).
+        Remembered per generation: kopf re-indexes on every status/annotation write."""
+        memo_key = (generation, json.dumps(spec, sort_keys=True)) if generation else None
+        if memo_key is not None and memo_key in self._refs:
+            return self._refs[memo_key]
         try:
-            return referenced_secrets(parse_spec(spec, self.settings.registry()), self.settings)
+            refs = referenced_secrets(parse_spec(spec, self.settings.registry()), self.settings)
         except SpecError:
-            return []
+            refs = []
+        if memo_key is not None:
+            if len(self._refs) > 10_000:
+                self._refs.clear()
+            self._refs[memo_key] = refs
+        return refs
 
     async def reconcile(
         self,
@@ -308,19 +319,12 @@ def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> 
 
 @kopf.index(GROUP, VERSION, PLURAL)
 def assistants_by_secret(
-    namespace: str | None, name: str, spec: kopf.Spec, memo: Any, **_: Any
-) -> dict[Key, str]:
-    """(namespace, Secret name) -> assistant names that need it."""
-    return {(namespace or "", ref.name): name for ref in _reconciler(memo).refs(dict(spec))}
-
-
-@kopf.index(GROUP, VERSION, PLURAL)
-def assistant_bodies(
-    namespace: str | None, name: str, body: kopf.Body, **_: Any
+    namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
 ) -> dict[Key, dict[str, Any]]:
-    """The latest body of each assistant, to reconcile it when a Secret changes."""
+    """(namespace, Secret name) -> the latest bodies of the assistants that need it."""
     raw = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
-    return {(namespace or "", name): raw}
+    secrets = {ref.name for ref in _reconciler(memo).refs(body.metadata.get("generation"), raw["spec"])}
+    return {(namespace or "", secret): raw for secret in secrets}
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -353,15 +357,14 @@ async def secret_changed(
         return  # the initial listing: resume handlers take care of every assistant
     rec = _reconciler(memo)
     secrets = _index(kwargs, "secret_keys")
-    bodies = _index(kwargs, "assistant_bodies")
     namespace = namespace or ""
-    for assistant in set(_index(kwargs, "assistants_by_secret").get((namespace, name), [])):
+    for body in _index(kwargs, "assistants_by_secret").get((namespace, name), []):
+        assistant = body["metadata"]["name"]
         key = (namespace, assistant)
         outcome = rec.outcomes.get(key)
-        body = _one(bodies, key)
-        if outcome is None or not body:
+        if outcome is None:
             continue  # not reconciled yet: its own handler will see the Secret
-        refs = rec.refs(body["spec"])
+        refs = rec.refs(body["metadata"].get("generation"), body["spec"])
         digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
         if not _missing(refs, namespace, secrets) and secrets_hash(refs, digests) == outcome.secrets_hash:
             continue
