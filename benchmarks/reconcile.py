@@ -167,6 +167,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             names = [f"b{i}" for i in range(args.n)]
             op_seconds, bulk = await through_operator(http, watch, "bench", names, args.concurrency)
 
+            await asyncio.sleep(2)  # let the burst's status writes and Events drain: an idle operator
             log(f"latency: {args.latency_n} assistants one at a time")
             single: list[float] = []
             for i in range(args.latency_n):
@@ -226,7 +227,8 @@ def start_operator(kubeconfig: Path, liveness_port: int) -> subprocess.Popen[byt
         "AIASSISTANT_METRICS_PORT": "0",
         "AIASSISTANT_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "aiassistant_operator", "run", "--namespace", "bench"]
+    command = [sys.executable, *os.environ.get("BENCH_PYTHON_ARGS", "").split(), "-m", "aiassistant_operator"]
+    command += ["run", "--namespace", "bench"]
     command += ["--liveness-port", str(liveness_port)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -215,7 +215,9 @@ class Reconciler:
         digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
         outcome.secrets_hash = secrets_hash(refs, digests)
         objects = render(body, self.settings, outcome.secrets_hash)
-        changed = [obj["kind"] for obj in objects if await kube.apply(obj, self.kopf_settings, logger)]
+        # Independent objects: applied concurrently (a pod waits for its ConfigMap anyway).
+        written = await asyncio.gather(*(kube.apply(obj, self.kopf_settings, logger) for obj in objects))
+        changed = [obj["kind"] for obj, wrote in zip(objects, written, strict=True) if wrote]
         if spec.replicas <= 1 and not create:  # a PDB left from when replicas were > 1
             if await kube.delete(
                 "PodDisruptionBudget", namespace, runner_name(name), self.kopf_settings, logger
