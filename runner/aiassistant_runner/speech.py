@@ -3,7 +3,9 @@
 The types served are exactly those of `speech_registry` (the list the operator validates against);
 each has one builder here, and a test keeps the two in step. Keys come only from the provider's env
 var (e.g. DEEPGRAM_API_KEY); a missing key is an error naming the variable, never a value.
-A `baseURL` override points a provider at a gateway or, in tests, at a loopback fake.
+A `baseURL` override points a provider at a gateway or, in tests, at a loopback fake: the API base
+for OpenAI (`http[s]://host/v1`), the host for the WebSocket providers (`ws[s]://host[:port]`;
+Deepgram, ElevenLabs, Cartesia; a Cartesia URL with a path is used as is).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .config import STTConfig, TTSConfig
 from .speech_registry import STT_PROVIDERS, TTS_PROVIDERS, SpeechProvider, stt_provider, tts_provider
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 # OpenAI's speech endpoint answers 24 kHz PCM whatever the pipeline's rate; the service must label
 # its frames with that rate (the output transport resamples to the call's rate).
 OPENAI_TTS_SAMPLE_RATE = 24_000
+CARTESIA_TTS_PATH = "/tts/websocket"
 
 
 def create_stt(config: STTConfig, environ: Mapping[str, str] | None = None) -> STTService:
@@ -102,7 +106,11 @@ def _cartesia_tts(config: TTSConfig, key: str, provider: SpeechProvider) -> TTSS
 
     settings = _tts_settings(CartesiaTTSService.Settings, config, provider)
     if config.base_url:
-        return CartesiaTTSService(api_key=key, url=config.base_url, settings=settings)
+        # Like the other WebSocket providers, a bare ws[s]://host[:port] names the service's host.
+        url = config.base_url
+        if not urlsplit(url).path.strip("/"):
+            url = url.rstrip("/") + CARTESIA_TTS_PATH
+        return CartesiaTTSService(api_key=key, url=url, settings=settings)
     return CartesiaTTSService(api_key=key, settings=settings)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,13 @@ def voice_config(fake: FakeOpenAI, **fields: Any) -> RunnerConfig:
     return RunnerConfig.model_validate(data)
 
 
+async def wait_until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeOpenAI]:
     async with FakeOpenAI(speech_ms=400) as server:
@@ -58,8 +66,11 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
     """`await start_runner(**config_fields)` -> a runner served on a free port; stopped at teardown."""
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def start(config: RunnerConfig | None = None, **fields: Any) -> VoiceRunner:
-        state = RunnerState.create(config or voice_config(fake, **fields), environ=ENVIRON, drain_seconds=5)
+    async def start(
+        config: RunnerConfig | None = None, environ: dict[str, str] | None = None, **fields: Any
+    ) -> VoiceRunner:
+        env = {**ENVIRON, **(environ or {})}
+        state = RunnerState.create(config or voice_config(fake, **fields), environ=env, drain_seconds=5)
         server = uvicorn.Server(
             uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_config=None, lifespan="on")
         )

@@ -7,7 +7,6 @@ xAI would be called) and the OpenAI TTS client; the tests read the audio frames 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -26,20 +25,21 @@ from tests.voice.clients import (
     TwilioCall,
     speech_pcm,
 )
-from tests.voice.conftest import OPENAI_KEY, PROMPT, XAI_KEY, StartRunner, VoiceRunner, voice_config
+from tests.voice.conftest import (
+    OPENAI_KEY,
+    PROMPT,
+    XAI_KEY,
+    StartRunner,
+    VoiceRunner,
+    voice_config,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def requests(fake: FakeOpenAI, path: str) -> list:
     return [r for r in fake.requests if r.path == f"/v1/{path}"]
-
-
-async def wait_until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 CLIENTS: dict[str, type[CallClient]] = {

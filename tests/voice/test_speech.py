@@ -82,8 +82,10 @@ def test_openai_speech_takes_the_base_url_and_model() -> None:
 def test_websocket_providers_take_the_base_url() -> None:
     tts = speech.create_tts(TTSConfig(type="elevenlabs", baseURL="ws://127.0.0.1:9"), KEYS)
     assert tts._url == "ws://127.0.0.1:9"  # type: ignore[attr-defined]
-    tts = speech.create_tts(TTSConfig(type="cartesia", baseURL="ws://127.0.0.1:9/tts"), KEYS)
-    assert tts._url == "ws://127.0.0.1:9/tts"  # type: ignore[attr-defined]
+    tts = speech.create_tts(TTSConfig(type="cartesia", baseURL="ws://127.0.0.1:9"), KEYS)
+    assert tts._url == "ws://127.0.0.1:9/tts/websocket"  # type: ignore[attr-defined]
+    tts = speech.create_tts(TTSConfig(type="cartesia", baseURL="wss://gw.example/cartesia/ws"), KEYS)
+    assert tts._url == "wss://gw.example/cartesia/ws"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
