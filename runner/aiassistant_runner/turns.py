@@ -1,10 +1,14 @@
 """One assistant turn for text conversations and tasks: the model, its server-side tools, repeat.
 
-The turn drives the factory's Pipecat LLM service directly: the service's adapter and
+The turn drives the factory's Pipecat LLM service class directly: the service's adapter and
 `build_chat_completion_params` build the provider request exactly as in the voice pipeline (model,
-system instruction, tools, provider quirks), and this module reads the stream, runs the tool calls
-through the ToolRunner and asks again, until the model answers without tool calls (or calls
-`stop_service`, for tasks). System messages at the head of the history (a client's, a task's
+system instruction, tools, provider quirks) and its `_token_usage` counts the tokens; this module
+POSTs it, reads the SSE stream, runs the tool calls through the ToolRunner and asks again, until the
+model answers without tool calls (or calls `stop_service`, for tasks).
+Why aiohttp and not the service's OpenAI client for the POST: measured on loopback, the client's
+request building, httpx transport and per-chunk pydantic models cost about 4.5 ms of CPU per turn,
+aiohttp and json.loads about 0.3 ms; at 200 concurrent conversations that is the difference between
+a saturated core and an idle one (benchmarks/runner.py, section b). System messages at the head of the history (a client's, a task's
 parameters) are appended to the assistant's instruction for that request: one system message,
 ours first (Pipecat deprecates system messages inside the context).
 Why not a Pipeline per request: a text turn has no audio, no interruptions and no aggregation to
@@ -19,14 +23,17 @@ whatever was said, and count in `aiassistant_llm_errors`; the key never appears 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+import aiohttp
 
 from .tools import STOP_SERVICE
 
@@ -38,9 +45,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APOLOGY = "Sorry, I can't answer right now. Please try again in a moment."
-# The OpenAI client waits 600 s for a read and retries twice by default: a stuck upstream would hold
-# a conversation for half an hour. One retry (5xx, connection error) and a bounded read instead.
+# Like the OpenAI client, retry a failed request (connection error, 408/409/429/5xx), but once, and
+# bound each read (the client's default is 600 s: a stuck upstream would hold a conversation).
 LLM_MAX_RETRIES = 1
+RETRY_STATUSES = frozenset({408, 409, 429})
+RETRY_DELAY_SECONDS = 0.5
 DEFAULT_LLM_TIMEOUT_SECONDS = 30.0
 TEXT_MAX_ROUNDS = 8  # model calls in one text turn: a model looping on tools gets cut off
 TASK_MAX_ROUNDS = 32
@@ -83,13 +92,13 @@ class _Round:
     text: str = ""
     calls: dict[int, dict[str, str]] = field(default_factory=dict)
 
-    def add_tool_delta(self, delta: Any) -> None:
-        call = self.calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-        if delta.id:
-            call["id"] = delta.id
-        if delta.function is not None:
-            call["name"] += delta.function.name or ""
-            call["arguments"] += delta.function.arguments or ""
+    def add_tool_delta(self, delta: dict[str, Any]) -> None:
+        call = self.calls.setdefault(delta.get("index", 0), {"id": "", "name": "", "arguments": ""})
+        if delta.get("id"):
+            call["id"] = delta["id"]
+        function = delta.get("function") or {}
+        call["name"] += function.get("name") or ""
+        call["arguments"] += function.get("arguments") or ""
 
 
 class LLMTurnError(Exception):
@@ -105,6 +114,7 @@ class TurnEngine:
         self._llm: BaseOpenAILLMService | None = None
         self._tools_text: Any = None
         self._tools_task: Any = None
+        self._session: aiohttp.ClientSession | None = None  # created on the event loop, first turn
         self._lock = threading.Lock()  # warm() may run in a thread while a first request arrives
 
     def _service(self) -> BaseOpenAILLMService:
@@ -116,22 +126,19 @@ class TurnEngine:
             return self._llm
 
     def _create_service(self) -> BaseOpenAILLMService:
-        import httpx
-
-        from .llm import create_llm_service
+        """The factory's service for this engine, without its context aggregator pair: the pair
+        loads the Smart Turn model (+54 MB RSS), which a text turn never uses (benchmarks/runner.py)."""
+        from .llm import SERVICES, resolve_api_key
 
         state = self._state
-        llm, _ = create_llm_service(
-            state.config.engine_model,
-            state.llm_key(),
-            [],
-            None,
-            base_url=state.llm_base_url,
-            system_instruction=state.config.system_instruction(),
-        )
-        # with_options keeps the service's HTTP client (its connection pool) and only changes policy.
-        llm._client = llm._client.with_options(
-            max_retries=LLM_MAX_RETRIES, timeout=httpx.Timeout(self._timeout, connect=5.0)
+        engine = state.engine
+        service_class = SERVICES[engine.target.name]
+        llm = service_class(
+            api_key=resolve_api_key(engine.target, state.llm_key()),
+            base_url=state.llm_base_url or engine.target.base_url,
+            settings=service_class.Settings(
+                model=engine.model, system_instruction=state.config.system_instruction()
+            ),
         )
         return llm
 
@@ -140,10 +147,6 @@ class TurnEngine:
 
         schema = self._state.tools.schema(builtins)
         return schema if schema.standard_tools else NOT_GIVEN
-
-    async def aclose(self) -> None:
-        if self._llm is not None:
-            await self._llm._client.close()
 
     def warm(self) -> None:
         """Build the LLM service now (imports Pipecat, creates the HTTP client). Thread-safe."""
@@ -252,46 +255,111 @@ class TurnEngine:
         started = time.perf_counter()
         first = True
         try:
-            # What llm.get_chat_completions does, with this request's system instruction.
+            # What llm.get_chat_completions builds, with this request's system instruction.
             params = await llm.get_llm_adapter().get_llm_invocation_params(
                 context,
                 system_instruction=instruction,
                 convert_developer_to_user=not llm.supports_developer_role,
             )
-            stream = await llm._client.chat.completions.create(**llm.build_chat_completion_params(params))
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage:
-                        result.prompt_tokens += chunk.usage.prompt_tokens
-                        result.completion_tokens += chunk.usage.completion_tokens
-                        metrics.llm_usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                    if not chunk.choices:
+            body, headers = _request(llm.build_chat_completion_params(params))
+            async with contextlib.aclosing(self._chunks(llm, body, headers)) as chunks:
+                async for chunk in chunks:
+                    usage = chunk.get("usage")
+                    if usage:
+                        tokens = llm._token_usage(_completion_usage(usage))  # provider rules (xAI reasoning)
+                        result.prompt_tokens += tokens.prompt_tokens
+                        result.completion_tokens += tokens.completion_tokens
+                        metrics.llm_usage(tokens.prompt_tokens, tokens.completion_tokens)
+                    choices = chunk.get("choices")
+                    if not choices:
                         continue
                     if first:
                         metrics.llm_ttft.labels(metrics.assistant).observe(time.perf_counter() - started)
                         first = False
-                    delta = chunk.choices[0].delta
-                    if delta is None:
-                        continue
-                    for tool_delta in delta.tool_calls or ():
+                    delta = choices[0].get("delta") or {}
+                    for tool_delta in delta.get("tool_calls") or ():
                         round_.add_tool_delta(tool_delta)
-                    if delta.content:
-                        round_.text += delta.content
-                        result.text += delta.content
+                    content = delta.get("content")
+                    if content:
+                        round_.text += content
+                        result.text += content
                         if on_text is not None:
-                            await on_text(delta.content)
+                            await on_text(content)
         except asyncio.CancelledError:
             raise
+        except LLMTurnError:
+            raise
         except Exception as err:
-            raise LLMTurnError(_describe(err)) from None
+            raise LLMTurnError(type(err).__name__) from None
         return round_
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                timeout=aiohttp.ClientTimeout(sock_connect=5, sock_read=self._timeout),
+            )
+        return self._session
+
+    async def _chunks(
+        self, llm: BaseOpenAILLMService, body: dict[str, Any], headers: dict[str, str]
+    ) -> AsyncGenerator[dict[str, Any]]:
+        """POST the request, retrying once like the OpenAI client; yield the parsed SSE chunks."""
+        url = f"{str(llm._client.base_url).rstrip('/')}/chat/completions"
+        headers = {"Authorization": f"Bearer {llm._client.api_key}", **headers}
+        for attempt in range(LLM_MAX_RETRIES + 1):
+            last = attempt == LLM_MAX_RETRIES
+            try:
+                response = await self._http().post(url, json=body, headers=headers)
+            except (aiohttp.ClientConnectionError, TimeoutError) as err:
+                if last:
+                    raise LLMTurnError(type(err).__name__) from None
+                await asyncio.sleep(RETRY_DELAY_SECONDS)
+                continue
+            async with response:
+                if response.status >= 300:
+                    await response.read()  # never logged: an error body may echo the request
+                    if last or (response.status not in RETRY_STATUSES and response.status < 500):
+                        raise LLMTurnError(f"HTTP {response.status}")
+                    await asyncio.sleep(RETRY_DELAY_SECONDS)
+                    continue
+                async for line in response.content:
+                    if not line.startswith(b"data:"):
+                        continue  # blank separators, comments, event names
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        return
+                    chunk = json.loads(data)
+                    if not isinstance(chunk, dict) or "error" in chunk:
+                        raise LLMTurnError("error event in the stream")
+                    yield chunk
+                return
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _request(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The OpenAI client's keyword arguments -> (JSON body, extra headers): unset values dropped,
+    `extra_body` merged in, as the client itself would send them."""
+    body = {k: v for k, v in params.items() if _given(v) and not k.startswith("extra_")}
+    body.update(params.get("extra_body") or {})
+    return body, dict(params.get("extra_headers") or {})
+
+
+def _given(value: Any) -> bool:
+    from openai import NotGiven, Omit
+    from pipecat.utils.types import NotGiven as PipecatNotGiven
+
+    return not isinstance(value, NotGiven | Omit | PipecatNotGiven)
+
+
+def _completion_usage(usage: dict[str, Any]) -> Any:
+    from openai.types.completion_usage import CompletionUsage
+
+    return CompletionUsage.model_validate(usage)
 
 
 def _as_content(result: Any) -> str:
     return result if isinstance(result, str) else json.dumps(result)
-
-
-def _describe(err: Exception) -> str:
-    """Type and HTTP status of an upstream error; never its body or request (headers hold the key)."""
-    status = getattr(err, "status_code", None)
-    return f"{type(err).__name__}" + (f" (HTTP {status})" if status else "")

@@ -59,7 +59,7 @@ def test_keys_never_logged(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     sent = threaded_fake.chat_requests()
     assert sent and all(r.headers["Authorization"] == f"Bearer {XAI_KEY}" for r in sent)  # the key was used
     log = runner.stderr()
-    assert "LLM request failed: InternalServerError (HTTP 500)" in log  # the errors were logged...
+    assert "LLM request failed: HTTP 500" in log  # the errors were logged...
     assert "tool broken unreachable" in log
     assert "GrokLLMService" in log  # ...and Pipecat's DEBUG lines too
     assert XAI_KEY not in log  # ...without the key

@@ -1,0 +1,284 @@
+"""Runner benchmarks, one command, JSON on stdout: `python benchmarks/runner.py` (about a minute).
+
+(a) cold start: the real `aiassistant-runner` process, from spawn to /readyz 200, and its RSS then;
+    baseline = a bare FastAPI + uvicorn app with one /readyz route, started the same way in the same
+    run. Also the first text answer after ready (the Pipecat import is prewarmed in a thread after
+    start) and the RSS once warm.
+(b) concurrent text conversations against the loopback fake LLM (its own process): each conversation
+    sends a turn, waits for the answer, thinks for THINK_SECONDS, and so on. For each level of
+    concurrency the same conversations run once straight against the fake (its own latency) and once
+    through the runner; added = through-runner minus straight, at p50 and p99. The sweep stops once
+    the runner's p99 is more than twice its p99 at the lowest level: `max_sessions_p99_within_2x`.
+(c) voice, if benchmarks/voice.py is present: its `bench_voice()` result is included as is.
+
+Aims (issue 4): ready <= 1.0 s and <= 150 MB; 200 concurrent conversations at p99 added <= 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+RUNNER = str(Path(sys.executable).parent / "aiassistant-runner")
+KEY = "xai-bench-key-0123456789"
+
+FAKE_FIRST_TOKEN_SECONDS = 0.2  # the fake model's time to first token
+ANSWER = "We are open Monday to Friday from nine to five, and on Saturday mornings."
+THINK_SECONDS = 1.0  # a user's pause between turns
+TURNS = 3  # turns per conversation per run
+LEVELS = (1, 50, 100, 200, 400, 800)
+
+BASELINE_APP = """
+import sys, uvicorn
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/readyz")
+async def readyz():
+    return {"status": "ready"}
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> float:
+    """Poll `url` until 200; seconds since `started`."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return time.monotonic()
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_fake(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([PYTHON, __file__, "--serve-fake", str(port)], cwd=ROOT)
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    return proc
+
+
+def start_runner(fake_port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    port = free_port()
+    config = {
+        "name": "bench",
+        "engineModel": "grok.grok-3",
+        "baseURL": f"http://127.0.0.1:{fake_port}/v1",
+        "maxSessionsPerPod": 10_000,
+    }
+    path = workdir / "config.json"
+    path.write_text(json.dumps(config))
+    env = {**os.environ, "XAI_API_KEY": KEY, "AIASSISTANT_LOG_LEVEL": "WARNING"}
+    started = time.monotonic()
+    proc = subprocess.Popen([RUNNER, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)], env=env)
+    ready = wait_http(f"http://127.0.0.1:{port}/readyz", proc) - started
+    return proc, f"http://127.0.0.1:{port}", ready
+
+
+# -- (a) cold start ----------------------------------------------------------------------------
+def bench_cold_start(fake_port: int, workdir: Path, runs: int = 3) -> dict[str, Any]:
+    import urllib.request
+
+    base_ready, base_rss, ready, rss, first, warm_rss = [], [], [], [], [], []
+    for _ in range(runs):
+        port = free_port()
+        started = time.monotonic()
+        proc = subprocess.Popen([PYTHON, "-c", BASELINE_APP, str(port)])
+        base_ready.append(wait_http(f"http://127.0.0.1:{port}/readyz", proc) - started)
+        base_rss.append(rss_mb(proc.pid))
+        stop(proc)
+
+        proc, url, seconds = start_runner(fake_port, workdir)
+        ready.append(seconds)
+        rss.append(rss_mb(proc.pid))
+        body = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
+        request = urllib.request.Request(
+            f"{url}/v1/chat/completions", body, {"Content-Type": "application/json"}
+        )
+        t0 = time.monotonic()
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+            response.read()
+        first.append(time.monotonic() - t0 - FAKE_FIRST_TOKEN_SECONDS)
+        time.sleep(0.5)  # let the prewarm thread settle before reading RSS
+        warm_rss.append(rss_mb(proc.pid))
+        stop(proc)
+    med = statistics.median
+    return {
+        "runs": runs,
+        "baseline_fastapi_ready_s": round(med(base_ready), 3),
+        "baseline_fastapi_rss_mb": med(base_rss),
+        "runner_ready_s": round(med(ready), 3),
+        "runner_rss_at_ready_mb": med(rss),
+        "ready_ratio_vs_baseline": round(med(ready) / med(base_ready), 2),
+        "rss_ratio_vs_baseline": round(med(rss) / med(base_rss), 2),
+        "first_answer_after_ready_minus_fake_s": round(med(first), 3),
+        "runner_rss_warm_mb": med(warm_rss),
+    }
+
+
+# -- (b) concurrent conversations --------------------------------------------------------------
+async def conversation(http: aiohttp.ClientSession, url: str, latencies: list[float]) -> None:
+    messages: list[dict[str, str]] = []
+    for turn in range(TURNS):
+        messages.append({"role": "user", "content": f"question {turn}: when are you open?"})
+        body = {"model": "grok-3", "messages": messages}
+        t0 = time.perf_counter()
+        async with http.post(url, json=body) as response:
+            answer = await response.json()
+            assert response.status == 200, answer
+        latencies.append(time.perf_counter() - t0)
+        messages.append({"role": "assistant", "content": answer["choices"][0]["message"]["content"]})
+        await asyncio.sleep(THINK_SECONDS)
+
+
+async def run_level(url: str, sessions: int) -> list[float]:
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        # Conversations start spread over one think time, as users do, not in one burst.
+        async def delayed(i: int) -> None:
+            await asyncio.sleep(THINK_SECONDS * i / sessions)
+            await conversation(http, url, latencies)
+
+        await asyncio.gather(*(delayed(i) for i in range(sessions)))
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
+    proc, runner_url, _ = start_runner(fake_port, workdir)
+    direct_url = f"http://127.0.0.1:{fake_port}/v1/chat/completions"
+    via_url = f"{runner_url}/v1/chat/completions"
+    levels: list[dict[str, Any]] = []
+    try:
+        asyncio.run(run_level(via_url, 5))  # warm the runner's connection pool and code paths
+        for sessions in LEVELS:
+            direct = asyncio.run(run_level(direct_url, sessions))
+            via = asyncio.run(run_level(via_url, sessions))
+            level = {
+                "sessions": sessions,
+                "fake_p50_ms": round(pct(direct, 0.5) * 1000, 1),
+                "fake_p99_ms": round(pct(direct, 0.99) * 1000, 1),
+                "runner_p50_ms": round(pct(via, 0.5) * 1000, 1),
+                "runner_p99_ms": round(pct(via, 0.99) * 1000, 1),
+            }
+            level["added_p50_ms"] = round(level["runner_p50_ms"] - level["fake_p50_ms"], 1)
+            level["added_p99_ms"] = round(level["runner_p99_ms"] - level["fake_p99_ms"], 1)
+            levels.append(level)
+            print(json.dumps(level), file=sys.stderr)
+            if level["runner_p99_ms"] > 2 * levels[0]["runner_p99_ms"]:
+                break
+    finally:
+        stop(proc)
+    within = [lv["sessions"] for lv in levels if lv["runner_p99_ms"] <= 2 * levels[0]["runner_p99_ms"]]
+    at_200 = next((lv for lv in levels if lv["sessions"] == 200), None)
+    return {
+        "fake_first_token_s": FAKE_FIRST_TOKEN_SECONDS,
+        "think_s": THINK_SECONDS,
+        "turns_per_conversation": TURNS,
+        "levels": levels,
+        "added_p50_ms_at_200": at_200 and at_200["added_p50_ms"],
+        "added_p99_ms_at_200": at_200 and at_200["added_p99_ms"],
+        "max_sessions_p99_within_2x": max(within),
+        "sweep_stopped_by_degradation": len(within) < len(levels),
+    }
+
+
+def serve_fake(port: int) -> None:
+    """The loopback fake LLM in its own process, every reply delayed like a model's first token."""
+    sys.path.insert(0, str(ROOT))
+    from aiohttp import web
+
+    from tests.fakes.openai_server import FakeOpenAI, Reply
+
+    class SlowFake(FakeOpenAI):
+        async def _chat(self, request: web.Request) -> web.StreamResponse:
+            self.script(Reply(text=ANSWER, first_token_delay=FAKE_FIRST_TOKEN_SECONDS))
+            response = await super()._chat(request)
+            self.requests.clear()  # a benchmark records nothing
+            return response
+
+    fake = SlowFake(port=port)
+    web.run_app(fake.app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["cold_start", "concurrency", "voice"])
+    args = parser.parse_args()
+    if args.serve_fake:
+        serve_fake(args.serve_fake)
+        return
+    started = time.monotonic()
+    fake_port = free_port()
+    fake = start_fake(fake_port)
+    result: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if "cold_start" not in args.skip:
+                result["cold_start"] = bench_cold_start(fake_port, Path(tmp))
+            if "concurrency" not in args.skip:
+                result["concurrency"] = bench_concurrency(fake_port, Path(tmp))
+    finally:
+        stop(fake)
+    voice = Path(__file__).with_name("voice.py")
+    if voice.exists() and "voice" not in args.skip:
+        spec = importlib.util.spec_from_file_location("benchmarks_voice", voice)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        result["voice"] = module.bench_voice()
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
