@@ -112,6 +112,11 @@ async def _run(
         session.fail()
         await _close(websocket, WS_INTERNAL_ERROR, "the runner is missing an API key")
         return
+    except ValueError as err:  # e.g. an Origin not in PIPECAT_ALLOWED_ORIGINS
+        log.warning("call refused: %s", err)
+        session.fail()
+        await _close(websocket, WS_POLICY_VIOLATION, str(err)[:120])
+        return
     worker = call.worker
 
     @call.transport.event_handler("on_client_disconnected")

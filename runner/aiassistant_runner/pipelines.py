@@ -39,6 +39,23 @@ log = logging.getLogger(__name__)
 VOICE_APOLOGY = "Sorry, I didn't catch that. Could you say it again?"
 
 
+def prewarm() -> None:
+    """Import the voice stack now (about a second of CPU), e.g. in a thread after start-up, so the
+    first call does not pay for it."""
+    import pipecat.audio.vad.silero
+    import pipecat.pipeline.worker
+    import pipecat.processors.aggregators.llm_response_universal
+    import pipecat.serializers.protobuf
+    import pipecat.serializers.twilio
+    import pipecat.services.openai.stt
+    import pipecat.services.openai.tts
+    import pipecat.transports.websocket.fastapi
+    import pipecat.turns.user_turn_strategies
+    import pipecat.workers.runner  # noqa: F401
+
+    from . import llm  # noqa: F401
+
+
 @dataclass
 class CallPipeline:
     """A built call: run `worker` on a WorkerRunner; `transport` raises the socket events."""

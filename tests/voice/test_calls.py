@@ -8,13 +8,14 @@ xAI would be called) and the OpenAI TTS client; the tests read the audio frames 
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from aiassistant_runner.pipelines import VOICE_APOLOGY
+from aiassistant_runner.pipelines import VOICE_APOLOGY, prewarm
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 from tests.voice.clients import (
     CallClient,
@@ -259,3 +260,22 @@ async def test_smart_turn_call(
         await call.wait_for(lambda c: c.audio_seconds() >= 0.38, timeout=10)
     assert fake.chat_requests()[0].body["messages"][-1] == {"role": "user", "content": fake.transcript}
     assert "End of Turn result" in capfd.readouterr().err  # the model ran
+
+
+async def test_origin_not_allowed_is_refused(
+    start_runner: StartRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pipecat's own origin check (PIPECAT_ALLOWED_ORIGINS) refuses a browser from elsewhere.
+    monkeypatch.setenv("PIPECAT_ALLOWED_ORIGINS", "https://app.example")
+    runner = await start_runner()
+    async with connect(f"{runner.ws_url}/v1/calls/protobuf", origin="https://evil.example") as ws:  # type: ignore[arg-type]
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 1008
+    assert ws.close_reason is not None and "https://evil.example" in ws.close_reason
+    await wait_until(lambda: runner.state.sessions.active == 0)
+
+
+def test_prewarm_imports_the_voice_stack() -> None:
+    prewarm()
+    assert {"pipecat.audio.vad.silero", "pipecat.transports.websocket.fastapi"} <= set(sys.modules)
