@@ -279,3 +279,22 @@ async def test_origin_not_allowed_is_refused(
 def test_prewarm_imports_the_voice_stack() -> None:
     prewarm()
     assert {"pipecat.audio.vad.silero", "pipecat.transports.websocket.fastapi"} <= set(sys.modules)
+
+
+async def test_drain_and_capacity_refuse_new_calls_not_active_ones(
+    fake: FakeOpenAI, start_runner: StartRunner
+) -> None:
+    runner = await start_runner(maxSessionsPerPod=1)
+    async with client("protobuf", runner) as call:
+        await wait_until(lambda: runner.state.sessions.active == 1)
+        for reason in ("at capacity", "draining"):
+            if reason == "draining":
+                runner.state.sessions.begin_drain()  # what SIGTERM does
+            async with connect(f"{runner.ws_url}/v1/calls/protobuf") as refused:
+                with pytest.raises(ConnectionClosed):
+                    await refused.recv()
+            assert (refused.close_code, refused.close_reason) == (1013, f"runner is {reason}")
+        # The call admitted before goes on while the pod drains.
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
+    await wait_until(lambda: runner.state.sessions.active == 0)
