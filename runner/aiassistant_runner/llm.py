@@ -3,21 +3,38 @@
 The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the same registry the operator
 validates against, so what the operator accepts is what this builds. Runner-only (imports Pipecat);
 the operator must never import this module.
+
+Text turns (chat completions, tasks) also get the knobs that keep Pipecat's added latency small,
+measured by benchmarks/llm_turn.py against the raw OpenAI client (Pipecat defaults: about +3 ms
+time-to-first-text on loopback; with all three below: about +0.3 ms):
+- `text_user_params()`: no voice turn detection in the user aggregator (Pipecat's default builds
+  VAD + Smart Turn strategies, loads an ONNX model per aggregator and inspects every frame): ~0.8 ms.
+- `TEXT_WORKER_OPTIONS`: no RTVI processor/observer (it emits a client message per LLM frame), no
+  turn tracking and no idle observer: ~0.7 ms.
+- `TextSink`: the text consumer runs in direct mode, inline in the LLM's push, instead of behind a
+  queue the LLM task only yields to between stream chunks: ~1.3 ms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.frames.frames import Frame, LLMFullResponseEndFrame, LLMTextFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.xai.llm import GrokLLMService
+from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
 from .engines import Target, registry_from_env
@@ -85,6 +102,7 @@ def create_llm_service(
     *,
     base_url: str | None = None,
     system_instruction: str | None = None,
+    user_params: LLMUserAggregatorParams | None = None,
 ) -> tuple[BaseOpenAILLMService, LLMContextAggregatorPair]:
     """Build the Pipecat LLM service for an engine model and the context aggregators around it.
 
@@ -92,6 +110,8 @@ def create_llm_service(
     `EngineModelError`s: "Wrong LLM format", "Unsupported LLM service", unknown model).
     `key`: API key, or None/"" to use the target's env var (`XAI_API_KEY`, `OPENAI_API_KEY`).
     `base_url`: overrides the target's default (gateways, local OpenAI-compatible servers).
+    `user_params`: the user aggregator's parameters; Pipecat's default (voice turn detection) when
+    None, `text_user_params()` for text-only pipelines.
     """
     engine = registry_from_env().parse(type)
     target = engine.target
@@ -103,4 +123,51 @@ def create_llm_service(
         messages=[dict(m) for m in messages or []],  # type: ignore[misc]
         tools=tools_schema(tools),
     )
-    return llm, LLMContextAggregatorPair(context)
+    return llm, LLMContextAggregatorPair(context, user_params=user_params)
+
+
+# -- text turns: what an LLM text turn does not need ------------------------------------------------
+
+# PipelineWorker keyword arguments for text pipelines (no client to speak RTVI to, no speech turns,
+# idleness is the server's business).
+TEXT_WORKER_OPTIONS: Mapping[str, Any] = {
+    "enable_rtvi": False,
+    "enable_turn_tracking": False,
+    "idle_timeout_secs": None,
+}
+
+
+def text_user_params() -> LLMUserAggregatorParams:
+    """User aggregator parameters for text-only pipelines: turns arrive as messages, not speech."""
+    return LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
+
+
+TextCallback = Callable[[str], Awaitable[None] | None]
+
+
+class TextSink(FrameProcessor):
+    """Hands each streamed LLM text chunk to `on_text` and each finished response to `responses`.
+
+    Direct mode: runs inline in the LLM's push (no queue hop), so `on_text` must not block.
+    A function-calling turn ends two responses: the tool call's (usually empty) and the answer's.
+    """
+
+    def __init__(self, on_text: TextCallback | None = None, **kwargs: Any) -> None:
+        super().__init__(enable_direct_mode=True, **kwargs)
+        self._on_text = on_text
+        self._current: list[str] = []
+        self.responses: asyncio.Queue[str] = asyncio.Queue()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction is FrameDirection.DOWNSTREAM:
+            if isinstance(frame, LLMTextFrame):
+                self._current.append(frame.text)
+                if self._on_text is not None:
+                    result = self._on_text(frame.text)
+                    if result is not None:
+                        await result
+            elif isinstance(frame, LLMFullResponseEndFrame):
+                self.responses.put_nowait("".join(self._current))
+                self._current.clear()
+        await self.push_frame(frame, direction)
