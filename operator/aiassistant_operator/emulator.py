@@ -161,6 +161,8 @@ class Emulator(kmock.KubernetesScaffold):
     _infos: dict[tuple[str, str, str], kmock.ResourceInfo] = attrs.field(factory=dict, init=False)
     _crds: dict[tuple[str, str], _CRDInfo] = attrs.field(factory=dict, init=False)
     _faults: list[_Fault] = attrs.field(factory=list, init=False)
+    # (User-Agent, verb, group, resource[/subresource]) of every object request, e.g. to check RBAC.
+    audit: list[tuple[str, str, str, str]] = attrs.field(factory=list, init=False)
     _cel: celpy.Environment = attrs.field(factory=celpy.Environment, init=False)
     _cel_cache: dict[str, Any] = attrs.field(factory=dict, init=False)
     _cel_results: dict[tuple[str, str, Any], bool] = attrs.field(factory=dict, init=False)
@@ -269,6 +271,8 @@ class Emulator(kmock.KubernetesScaffold):
         group, version, plural = request.group, request.version, request.plural
         info = self._info(group, version, plural)
         verb = request.verb
+        resource = f"{plural}/{request.subresource}" if request.subresource else plural
+        self.audit.append((request.headers.get("User-Agent", ""), verb, group, resource))
         self._inject_fault(verb, plural, request.subresource)
         if info.namespaced and request.namespace is None and verb not in ("list", "watch", "create"):
             raise _error(404, "NotFound", f"{plural} is namespaced: use /namespaces/<ns>/{plural}")

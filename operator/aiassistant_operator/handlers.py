@@ -218,7 +218,10 @@ class Reconciler:
         # Independent objects: applied concurrently (a pod waits for its ConfigMap anyway).
         written = await asyncio.gather(*(kube.apply(obj, self.kopf_settings, logger) for obj in objects))
         changed = [obj["kind"] for obj, wrote in zip(objects, written, strict=True) if wrote]
-        if spec.replicas <= 1 and not create:  # a PDB left from when replicas were > 1
+        # A PDB left from when replicas were > 1. A first creation has none, unless a Secret
+        # event applied the workload while the creation waited for its retry.
+        had_pdb = previous is not None and previous.secrets_hash is not None and previous.replicas > 1
+        if spec.replicas <= 1 and (not create or had_pdb):
             if await kube.delete(
                 "PodDisruptionBudget", namespace, runner_name(name), self.kopf_settings, logger
             ):

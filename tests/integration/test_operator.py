@@ -372,19 +372,26 @@ async def test_random_specs_converge_or_explain(operator: Emulator, http: aiohtt
     no_key_outside_the_secret(operator)
 
 
-def test_handlers_use_only_granted_permissions() -> None:
-    """Every API call the handlers make (kube.py + kopf's watches/patches/events) is in rbac.RULES."""
-    used = [("aiassistant.dev", "aiassistants", verb) for verb in ("get", "list", "watch", "patch")] + [
-        ("aiassistant.dev", "aiassistants/status", "patch")
-    ]
-    for group, plural in [
-        ("", "configmaps"),
-        ("", "services"),
-        ("apps", "deployments"),
-        ("policy", "poddisruptionbudgets"),
-    ]:
-        used += [(group, plural, verb) for verb in ("create", "get", "patch", "list", "watch")]
-    used += [("policy", "poddisruptionbudgets", "delete")]
-    used += [("", "secrets", verb) for verb in ("list", "watch")] + [("", "events", "create")]
-    used += [("apiextensions.k8s.io", "customresourcedefinitions", verb) for verb in ("list", "watch")]
-    assert [u for u in used if not rbac.allows(*u)] == []
+async def test_operator_uses_only_granted_permissions(
+    operator: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """Every request the operator made in a full life cycle is granted by rbac.RULES."""
+    await create(http, assistant("perm", replicas=2, secretRef={"name": "perm-key", "key": "api-key"}))
+    await eventually(lambda: conditions(operator, "perm").get("SecretResolved", {}).get("status") == "False")
+    await create(http, secret("perm-key", **{"api-key": KEY_VALUE}))
+    await eventually(lambda: deployment(operator, "perm"))
+    set_ready(operator, "perm", 2)
+    await eventually(lambda: status(operator, "perm").get("phase") == "Ready")
+    await patch(http, f"{AIA}/namespaces/default/aiassistants/perm", {"spec": {"replicas": 1}})
+    await eventually(lambda: get(operator, "poddisruptionbudgets", "perm-runner", "policy") is None)
+    await create(http, assistant("perm-bad", engineModel="grok.grok-99"))
+    await eventually(lambda: events(operator, "perm-bad"))
+    used = {
+        (verb, group, resource) for agent, verb, group, resource in operator.audit if agent.startswith("kopf")
+    }
+    assert ("create", "apps", "deployments") in used and (
+        "patch",
+        "aiassistant.dev",
+        "aiassistants/status",
+    ) in used
+    assert sorted(u for u in used if not rbac.allows(u[1], u[2], u[0])) == []
