@@ -1,0 +1,184 @@
+"""Real traffic: the factory's service and aggregators in a real Pipecat pipeline (PipelineWorker +
+WorkerRunner) against the loopback OpenAI-compatible fake, reached through the base URL override.
+
+What the fake records is what went over the wire: model, bearer key, system instruction, user
+message, tools and tool results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.llm_service import FunctionCallParams
+from pipecat.services.openai.base_llm import BaseOpenAILLMService
+from pipecat.workers.runner import WorkerRunner
+
+from aiassistant_runner.llm import (
+    TEXT_WORKER_OPTIONS,
+    TextCallback,
+    TextSink,
+    create_llm_service,
+    text_user_params,
+)
+from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
+
+SYSTEM = "You are the ACME support assistant."
+QUESTION = {"role": "user", "content": "What are your opening hours?"}
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI(default_text="We are open from nine to five.") as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Distinct values per target: a test passes only if the right env var was read.
+    monkeypatch.setenv("XAI_API_KEY", "xai-test-key-7f3a")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-91c2")
+
+
+@asynccontextmanager
+async def running(
+    llm: BaseOpenAILLMService,
+    pair: LLMContextAggregatorPair,
+    *,
+    text_options: bool = True,
+    on_text: TextCallback | None = None,
+) -> AsyncIterator[tuple[PipelineWorker, TextSink]]:
+    """Run [user aggregator, LLM, sink, assistant aggregator] until the block ends."""
+    sink = TextSink(on_text)
+    pipeline = Pipeline([pair.user(), llm, sink, pair.assistant()])
+    worker = PipelineWorker(pipeline, **(TEXT_WORKER_OPTIONS if text_options else {}))
+    started = asyncio.Event()
+
+    @worker.event_handler("on_pipeline_started")
+    async def _started(_worker: PipelineWorker, _frame: Any) -> None:
+        started.set()
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(started.wait(), TIMEOUT)
+        yield worker, sink
+        await worker.queue_frame(EndFrame())
+        await asyncio.wait_for(asyncio.shield(task), TIMEOUT)
+    finally:
+        if not task.done():
+            await runner.cancel()
+            await asyncio.wait_for(task, TIMEOUT)
+
+
+async def ask(worker: PipelineWorker, sink: TextSink, message: Any) -> str:
+    await worker.queue_frame(LLMMessagesAppendFrame(messages=[message], run_llm=True))
+    return await asyncio.wait_for(sink.responses.get(), TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("engine_model", "model", "key"),
+    [("grok.grok-3", "grok-3", "xai-test-key-7f3a"), ("openai.gpt-4o", "gpt-4o", "sk-test-key-91c2")],
+)
+async def test_text_turn_over_the_wire(fake: FakeOpenAI, engine_model: str, model: str, key: str) -> None:
+    llm, pair = create_llm_service(
+        engine_model,
+        None,  # the key comes from the target's env var
+        [],
+        None,
+        base_url=fake.base_url,
+        system_instruction=SYSTEM,
+        user_params=text_user_params(),
+    )
+    streamed: list[str] = []
+    async with running(llm, pair, on_text=streamed.append) as (worker, sink):
+        answer = await ask(worker, sink, QUESTION)
+
+    assert answer == "We are open from nine to five."
+    assert len(streamed) > 1  # it streamed, chunk by chunk
+    [request] = fake.chat_requests()
+    assert request.headers["Authorization"] == f"Bearer {key}"
+    assert request.body["model"] == model
+    assert request.body["stream"] is True
+    assert request.body["messages"] == [{"role": "system", "content": SYSTEM}, QUESTION]
+    # The assistant aggregator keeps the answer for the next turn.
+    assert pair.assistant().context.messages[-1] == {"role": "assistant", "content": answer}
+
+
+async def test_pipecat_defaults_also_work_and_keep_the_conversation(fake: FakeOpenAI) -> None:
+    # The factory's default aggregators (voice turn detection) under a default worker.
+    llm, pair = create_llm_service("grok:grok-3-mini", None, [], None, base_url=fake.base_url)
+    fake.script(Reply(text="First answer."), Reply(text="Second answer."))
+    async with running(llm, pair, text_options=False) as (worker, sink):
+        assert await ask(worker, sink, QUESTION) == "First answer."
+        assert await ask(worker, sink, {"role": "user", "content": "And on Sunday?"}) == "Second answer."
+    first, second = fake.chat_requests()
+    assert first.body["model"] == "grok-3-mini"
+    assert first.headers["Authorization"] == "Bearer xai-test-key-7f3a"
+    assert second.body["messages"] == [
+        QUESTION,
+        {"role": "assistant", "content": "First answer."},
+        {"role": "user", "content": "And on Sunday?"},
+    ]
+
+
+async def test_function_calling_round(fake: FakeOpenAI) -> None:
+    calls: list[dict[str, Any]] = []
+
+    async def get_weather(params: FunctionCallParams) -> None:
+        calls.append(dict(params.arguments))
+        await params.result_callback({"city": params.arguments["city"], "celsius": 21})
+
+    tool = {
+        "name": "get_weather",
+        "description": "Current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+        "handler": get_weather,
+    }
+    fake.script(
+        Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="call_w1")]),
+        Reply(text="It is 21 degrees in Paris."),
+    )
+    llm, pair = create_llm_service(
+        "grok.grok-3",
+        None,
+        [],
+        [tool],
+        base_url=fake.base_url,
+        system_instruction=SYSTEM,
+        user_params=text_user_params(),
+    )
+    async with running(llm, pair) as (worker, sink):
+        first = await ask(worker, sink, {"role": "user", "content": "Weather in Paris?"})
+        final = await asyncio.wait_for(sink.responses.get(), TIMEOUT)
+
+    assert first == ""  # the tool call's response carries no text
+    assert final == "It is 21 degrees in Paris."
+    assert calls == [{"city": "Paris"}]
+    call_request, answer_request = fake.chat_requests()
+    [advertised] = call_request.body["tools"]
+    assert advertised["function"]["name"] == "get_weather"
+    assert advertised["function"]["parameters"]["required"] == ["city"]
+    messages = answer_request.body["messages"]
+    assert messages[0] == {"role": "system", "content": SYSTEM}
+    assistant_call = next(m for m in messages if m.get("tool_calls"))
+    assert assistant_call["tool_calls"][0]["id"] == "call_w1"
+    assert assistant_call["tool_calls"][0]["function"]["name"] == "get_weather"
+    [tool_result] = [m for m in messages if m["role"] == "tool"]
+    assert tool_result["tool_call_id"] == "call_w1"
+    assert json.loads(tool_result["content"]) == {"city": "Paris", "celsius": 21}
+    assert answer_request.headers["Authorization"] == "Bearer xai-test-key-7f3a"
