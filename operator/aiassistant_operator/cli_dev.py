@@ -221,7 +221,7 @@ async def dev(args: argparse.Namespace) -> int:
                 print()
                 print(f"Kubernetes API emulator (test/dev tooling, not a cluster): {emu.base_url}")
                 print(f"  kubectl --kubeconfig {kubeconfig} get aia -A")
-                print(f"  kubectl --kubeconfig {kubeconfig} apply --validate=false -f examples/")
+                print(f"  kubectl --kubeconfig {kubeconfig} apply -f examples/")
                 print(
                     "No kubelet here: dev marks runner Deployments ready (status.readyReplicas = spec.replicas)."
                 )

@@ -34,6 +34,7 @@ import itertools
 import json
 import pathlib
 import random
+import re
 import string
 import uuid
 from collections import deque
@@ -170,6 +171,8 @@ class Emulator(kmock.KubernetesScaffold):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.resources.load_bundled()
+        self.fallback["get", re.compile(r"/openapi/v3/.+")] << self._serve_openapi_group
+        self.fallback["get /openapi/v3"] << self._serve_openapi_root
         for ns in ("default", "kube-system"):
             self.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
@@ -302,6 +305,29 @@ class Emulator(kmock.KubernetesScaffold):
             "gitVersion": "v1.35.0-aiassistant-emulator",
             "platform": "linux/amd64",
         }
+
+    async def _serve_openapi_root(self, request: rendering.Request) -> rendering.Payload:
+        groups = {(r.group or "", r.version) for r in self.resources if r.plural}
+        paths = {_gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}"} for g, v in groups}
+        return {"paths": paths}
+
+    async def _serve_openapi_group(self, request: rendering.Request) -> rendering.Payload:
+        """Just enough OpenAPI v3 for kubectl to see that the server validates fields itself
+        (PATCH takes `fieldValidation`): `kubectl apply` then needs no client-side schema."""
+        parts = request.url.path.removeprefix("/openapi/v3/").split("/")
+        group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+        paths: Obj = {}
+        for res in self.resources:
+            if (res.group or "", res.version) != (group, version) or not res.plural:
+                continue
+            info = self.resources[res]
+            gvk = {"group": group, "version": version, "kind": info.kind or res.plural}
+            param = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
+            scope = "/namespaces/{namespace}" if info.namespaced else ""
+            paths[f"/{_gv_path(group, version)}{scope}/{res.plural}/{{name}}"] = {
+                "patch": {"x-kubernetes-group-version-kind": gvk, "parameters": [param], "responses": {}}
+            }
+        return {"openapi": "3.0.0", "info": {"title": "emulator", "version": "v1"}, "paths": paths}
 
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         # kmock 0.8 names the core group "/v1" and copies shortNames onto subresources: kubectl
@@ -746,6 +772,10 @@ class Emulator(kmock.KubernetesScaffold):
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
 def _event(kind: str, obj: Obj) -> Event:

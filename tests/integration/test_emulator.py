@@ -240,9 +240,16 @@ async def test_kubectl_applies_and_prints_columns(emulator: Emulator, tmp_path: 
         assert out.returncode == 0, out.stderr
         return out.stdout
 
-    # No /openapi in the emulator: kubectl cannot validate client-side, the server validates instead.
-    assert "created" in await asyncio.to_thread(run, "apply", "--validate=false", "-f", str(manifest))
+    assert "created" in await asyncio.to_thread(run, "apply", "-f", str(manifest))  # server-side validation
     table = await asyncio.to_thread(run, "get", "aia")
     assert table.split("\n")[0].split() == ["NAME", "MODEL", "TARGET", "PHASE", "READY", "AGE"]
     assert "grok.grok-3" in table
+    manifest.write_text(json.dumps(assistant("bot", replicas=2)))
+    assert "configured" in await asyncio.to_thread(run, "apply", "-f", str(manifest))
+    applied = emulator.get_object("aiassistants", "default", "bot", "aiassistant.dev")
+    assert applied is not None and applied["spec"]["replicas"] == 2
     assert "kube-system" in await asyncio.to_thread(run, "get", "namespaces")
+    assert "deleted" in await asyncio.to_thread(
+        run, "delete", "-f", str(manifest), "--wait=true", "--timeout=20s"
+    )
+    assert emulator.get_object("aiassistants", "default", "bot", "aiassistant.dev") is None
