@@ -307,7 +307,7 @@ class Emulator(kmock.KubernetesScaffold):
         }
 
     async def _serve_openapi_root(self, request: rendering.Request) -> rendering.Payload:
-        groups = {(r.group or "", r.version) for r in self.resources if r.plural}
+        groups = {(r.group or "", r.version) for r in self.resources if r.plural and r.version}
         paths = {_gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}"} for g, v in groups}
         return {"paths": paths}
 
