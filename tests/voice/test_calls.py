@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from aiassistant_runner.pipelines import VOICE_APOLOGY, prewarm
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
+from tests.fakes.tool_server import ToolReply, ToolServer
 from tests.voice.clients import (
     CallClient,
     ExotelCall,
@@ -298,3 +299,36 @@ async def test_drain_and_capacity_refuse_new_calls_not_active_ones(
         await call.speak(speech_pcm(call.rate), silence=0.4)
         await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
     await wait_until(lambda: runner.state.sessions.active == 0)
+
+
+async def test_spec_tool_round_in_a_call(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    async with ToolServer() as tools:
+        tools.script(ToolReply({"hours": "nine to five"}))
+        lookup = {
+            "name": "opening_hours",
+            "description": "Opening hours of a store.",
+            "parameters": {"type": "object", "properties": {"store": {"type": "string"}}},
+            "url": tools.url("opening_hours"),
+        }
+        runner = await start_runner(tools=[lookup])
+        fake.script(
+            Reply(tool_calls=[ToolCall("opening_hours", {"store": "main"}, id="call_7")]),
+            Reply(text="We are open from nine to five."),
+        )
+        async with client("twilio", runner) as call:
+            await call.speak(speech_pcm(call.rate), silence=0.4)
+            await call.wait_for(lambda c: len(requests(fake, "audio/speech")) == 1)
+            await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
+        (webhook,) = tools.requests
+        assert (webhook.name, webhook.arguments, webhook.body["id"]) == (
+            "opening_hours",
+            {"store": "main"},
+            "call_7",
+        )
+        first, second = fake.chat_requests()
+        assert [t["function"]["name"] for t in first.body["tools"]] == ["opening_hours", "end_call"]
+        result = second.body["messages"][-1]
+        assert result["role"] == "tool" and result["tool_call_id"] == "call_7"
+        assert json.loads(result["content"]) == {"hours": "nine to five"}
+        assert requests(fake, "audio/speech")[0].body["input"].strip() == "We are open from nine to five."
+        await wait_until(lambda: runner.state.sessions.active == 0)
