@@ -83,11 +83,7 @@ def build_call_pipeline(
     from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, TTSSpeakFrame
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-    from pipecat.processors.aggregators.llm_context import LLMContext
-    from pipecat.processors.aggregators.llm_response_universal import (
-        LLMContextAggregatorPair,
-        LLMUserAggregatorParams,
-    )
+    from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
     from pipecat.services.llm_service import LLMService
     from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
     from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
@@ -110,13 +106,30 @@ def build_call_pipeline(
     )
     stt = create_stt(config.stt, state.environ)
     tts = create_tts(config.tts, state.environ)
-    llm, _ = create_llm_service(
+    vad = config.vad
+    if config.smart_turn:
+        strategies = UserTurnStrategies()  # Pipecat's default stop strategy is its smart-turn model
+    else:
+        strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)])
+    user_params = LLMUserAggregatorParams(
+        vad_analyzer=SileroVADAnalyzer(
+            params=VADParams(
+                confidence=vad.confidence,
+                start_secs=vad.start_secs,
+                stop_secs=vad.stop_secs,
+                min_volume=vad.min_volume,
+            )
+        ),
+        user_turn_strategies=strategies,
+    )
+    llm, aggregators = create_llm_service(
         config.engine_model,
         state.llm_key(),
         [],
-        None,
+        state.tools.schema((END_CALL,)).standard_tools,
         base_url=state.llm_base_url,
         system_instruction=config.system_instruction(),
+        user_params=user_params,
     )
 
     async def end_call(params: FunctionCallParams) -> None:
@@ -128,27 +141,7 @@ def build_call_pipeline(
         )
         await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
 
-    tools = state.tools.register(llm, builtins={END_CALL: end_call})
-    context = LLMContext(messages=[], tools=tools)
-    vad = config.vad
-    if config.smart_turn:
-        strategies = UserTurnStrategies()  # Pipecat's default stop strategy is its smart-turn model
-    else:
-        strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)])
-    aggregators = LLMContextAggregatorPair(
-        context,
-        user_params=LLMUserAggregatorParams(
-            vad_analyzer=SileroVADAnalyzer(
-                params=VADParams(
-                    confidence=vad.confidence,
-                    start_secs=vad.start_secs,
-                    stop_secs=vad.stop_secs,
-                    min_volume=vad.min_volume,
-                )
-            ),
-            user_turn_strategies=strategies,
-        ),
-    )
+    state.tools.register(llm, builtins={END_CALL: end_call})  # the handlers; the schema is above
     pipeline = Pipeline(
         [
             transport.input(),
@@ -186,4 +179,4 @@ def build_call_pipeline(
             state.metrics.llm_error()
             await worker.queue_frame(TTSSpeakFrame(VOICE_APOLOGY, append_to_context=False))
 
-    return CallPipeline(worker=worker, transport=transport, context=context)
+    return CallPipeline(worker=worker, transport=transport, context=aggregators.user().context)
