@@ -192,7 +192,7 @@ class Reconciler:
                 )
             outcome.secret = ("Unknown", "InvalidSpec", "not checked: the spec is invalid")
             await self._finish(key, body, outcome, logger)
-            if previous is None or previous.invalid != outcome.invalid:
+            if _news(previous.invalid if previous else _UNSEEN, message, body):
                 kopf.warn(ref, reason="InvalidSpec", message=message)
             metrics.RECONCILES.labels(result="invalid").inc()
             raise kopf.PermanentError(message) from None
@@ -206,7 +206,7 @@ class Reconciler:
         if missing:
             outcome.secret = ("False", "SecretMissing", missing)
             await self._finish(key, body, outcome, logger)
-            if previous is None or previous.secret != outcome.secret:
+            if _news(previous.secret[2] if previous else _UNSEEN, missing, body):
                 kopf.warn(ref, reason="SecretMissing", message=missing)
             metrics.RECONCILES.labels(result="secret_missing").inc()
             raise kopf.TemporaryError(missing, delay=SECRET_RETRY_SECONDS)
@@ -233,21 +233,21 @@ class Reconciler:
 
     async def _finish(self, key: Key, body: Mapping[str, Any], outcome: Outcome, logger: Logger) -> None:
         self.outcomes[key] = outcome
-        previous = (body.get("status") or {}).get("conditions") or []
-        await self.write_status(key, outcome, previous, logger)
+        await self.write_status(key, outcome, body.get("status") or {}, logger)
 
     async def write_status(
-        self, key: Key, outcome: Outcome, previous: Iterable[Mapping[str, Any]], logger: Logger
+        self, key: Key, outcome: Outcome, on_server: Mapping[str, Any], logger: Logger
     ) -> None:
-        """Write the status unless it is what we last wrote (timestamps aside)."""
-        last = self.written.get(key)
-        status = outcome.status(self.ready.get(key, 0), last["conditions"] if last else previous)
-        if last is not None and last == status:
+        """Write the status unless it is what we last wrote. `on_server`: the status as last seen
+        (after a restart, nothing was written by this process yet)."""
+        last = self.written.get(key) or on_server
+        status = outcome.status(self.ready.get(key, 0), last.get("conditions") or [])
+        if last == status:
             return
         namespace, name = key
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
         if await kube.patch_status(path, status, self.kopf_settings, logger):
-            became_ready = status["phase"] == "Ready" and (last or {}).get("phase") != "Ready"
+            became_ready = status["phase"] == "Ready" and last.get("phase") != "Ready"
             self.written[key] = status
             if became_ready:
                 kopf.info(outcome.ref, reason="Ready", message=status["conditions"][2]["message"])
@@ -258,12 +258,24 @@ class Reconciler:
         self.ready[key] = ready
         async with self.locks[key]:
             outcome = self.outcomes.get(key)
-            if outcome is not None and outcome.secrets_hash is not None:
-                await self.write_status(key, outcome, [], logger)
+            if outcome is not None and outcome.invalid is None:
+                await self.write_status(key, outcome, {}, logger)
 
     def forget(self, key: Key) -> None:
         for cache in (self.outcomes, self.written, self.ready, self.locks):
             cache.pop(key, None)
+
+
+_UNSEEN = object()  # this process has not reconciled the assistant yet
+
+
+def _news(before: object, message: str, body: Mapping[str, Any]) -> bool:
+    """Whether a problem is new: not what this process saw last, nor (after a restart) what the
+    status already says. Keeps Warning Events to transitions."""
+    if before is not _UNSEEN:
+        return before != message
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return not any(c.get("status") == "False" and c.get("message") == message for c in conditions)
 
 
 def _one(index: kopf.Index[Key, dict[str, str]], key: Key) -> dict[str, str]:

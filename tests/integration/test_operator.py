@@ -242,6 +242,20 @@ async def test_restart_midway_creates_no_duplicates(emulator: Emulator, http: ai
     assert again == versions
 
 
+async def test_restart_repeats_no_events(emulator: Emulator, http: aiohttp.ClientSession) -> None:
+    await create(http, secret("xai-key", **{"api-key": KEY_VALUE}))
+    await create(http, assistant("fine"))
+    await create(http, assistant("broken", engineModel="grok.grok-99"))
+    for _ in range(2):  # the second operator resumes both and has nothing new to say
+        async with running_operator(emulator.base_url, Settings()):
+            await eventually(lambda: events(emulator, "broken") and deployment(emulator, "fine"))
+            set_ready(emulator, "fine", 1)
+            await eventually(lambda: status(emulator, "fine").get("phase") == "Ready")
+            await asyncio.sleep(0.5)
+    assert len(events(emulator, "broken")) == 1
+    assert [e["reason"] for e in events(emulator, "fine", "Normal")] == ["Applied", "Ready"]
+
+
 async def test_converges_through_api_conflicts_and_errors(
     operator: Emulator, http: aiohttp.ClientSession
 ) -> None:
