@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pipecat.observers.base_observer import BaseObserver
     from pipecat.serializers.base_serializer import FrameSerializer
 
+    from .sessions import Session
     from .state import RunnerState
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ async def _run(
     serializer: str,
     state: RunnerState,
     observers: Sequence[BaseObserver],
-    session: Any,
+    session: Session,
 ) -> None:
     from pipecat.workers.runner import WorkerRunner
 
@@ -115,7 +116,7 @@ async def _run(
     except ValueError as err:  # e.g. an Origin not in PIPECAT_ALLOWED_ORIGINS
         log.warning("call refused: %s", err)
         session.fail()
-        await _close(websocket, WS_POLICY_VIOLATION, str(err)[:120])
+        await _close(websocket, WS_POLICY_VIOLATION, str(err)[:120])  # a close reason is <= 123 bytes
         return
     worker = call.worker
 
