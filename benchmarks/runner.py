@@ -68,6 +68,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (contention-proof cost, unlike latency)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> float:
     """Poll `url` until 200; seconds since `started`."""
     import urllib.request
@@ -113,7 +119,9 @@ def start_runner(fake_port: int, workdir: Path) -> tuple[subprocess.Popen[bytes]
     path.write_text(json.dumps(config))
     env = {**os.environ, "XAI_API_KEY": KEY, "AIASSISTANT_LOG_LEVEL": "WARNING"}
     started = time.monotonic()
-    proc = subprocess.Popen([RUNNER, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)], env=env)
+    proc = subprocess.Popen(
+        [RUNNER, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)], env=env
+    )
     ready = wait_http(f"http://127.0.0.1:{port}/readyz", proc) - started
     return proc, f"http://127.0.0.1:{port}", ready
 
@@ -135,7 +143,7 @@ def bench_cold_start(fake_port: int, workdir: Path, runs: int = 3) -> dict[str, 
         ready.append(seconds)
         rss.append(rss_mb(proc.pid))
         body = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (loopback http)
             f"{url}/v1/chat/completions", body, {"Content-Type": "application/json"}
         )
         t0 = time.monotonic()
@@ -201,7 +209,9 @@ def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
         asyncio.run(run_level(via_url, 5))  # warm the runner's connection pool and code paths
         for sessions in LEVELS:
             direct = asyncio.run(run_level(direct_url, sessions))
+            cpu = cpu_seconds(proc.pid)
             via = asyncio.run(run_level(via_url, sessions))
+            cpu = cpu_seconds(proc.pid) - cpu
             level = {
                 "sessions": sessions,
                 "fake_p50_ms": round(pct(direct, 0.5) * 1000, 1),
@@ -211,6 +221,7 @@ def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
             }
             level["added_p50_ms"] = round(level["runner_p50_ms"] - level["fake_p50_ms"], 1)
             level["added_p99_ms"] = round(level["runner_p99_ms"] - level["fake_p99_ms"], 1)
+            level["runner_cpu_ms_per_turn"] = round(cpu * 1000 / len(via), 2)
             levels.append(level)
             print(json.dumps(level), file=sys.stderr)
             if level["runner_p99_ms"] > 2 * levels[0]["runner_p99_ms"]:
@@ -227,6 +238,10 @@ def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
         "added_p50_ms_at_200": at_200 and at_200["added_p50_ms"],
         "added_p99_ms_at_200": at_200 and at_200["added_p99_ms"],
         "max_sessions_p99_within_2x": max(within),
+        # Turns one core can serve per second at the measured CPU cost (noise-free capacity view).
+        "runner_turns_per_cpu_second": round(
+            1000 / statistics.median(lv["runner_cpu_ms_per_turn"] for lv in levels[1:] or levels), 0
+        ),
         "sweep_stopped_by_degradation": len(within) < len(levels),
     }
 
