@@ -128,3 +128,18 @@ async def test_openai_client_sees_a_bad_request(start_runner: StartRunner) -> No
     with pytest.raises(openai.BadRequestError) as bad:
         await ai.chat.completions.create(model="x", messages=[{"role": "wizard", "content": "x"}])  # type: ignore[misc,list-item]
     assert "messages[0].role" in str(bad.value.body)
+
+
+async def test_client_gone_mid_stream_ends_the_session(start_runner: StartRunner, fake: FakeOpenAI) -> None:
+    runner = await start_runner()
+    fake.script(Reply(text="a long story " * 20, chunk_delay=0.05))
+    async with runner.client.stream("POST", "/v1/chat/completions", json={**ASK, "stream": True}) as response:
+        async for line in response.aiter_lines():
+            if '"content": "a' in line:
+                break  # leave mid-answer: the connection closes
+    for _ in range(200):
+        if runner.state.sessions.active == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert runner.state.sessions.active == 0
+    assert (await runner.client.get("/readyz")).json()["activeSessions"] == 0
