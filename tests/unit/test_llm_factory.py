@@ -7,12 +7,24 @@ from typing import Any, cast
 
 import pytest
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.xai.llm import GrokLLMService
+from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
 from aiassistant_runner.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
-from aiassistant_runner.llm import SERVICES, MissingAPIKeyError, create_llm_service, tools_schema
+from aiassistant_runner.llm import (
+    SERVICES,
+    TEXT_WORKER_OPTIONS,
+    MissingAPIKeyError,
+    TextSink,
+    create_llm_service,
+    text_user_params,
+    tools_schema,
+)
 
 XAI_URL = "https://api.x.ai/v1"
 WEATHER = {
@@ -156,3 +168,21 @@ def test_runner_services_match_the_registry() -> None:
     for name, target in BUILTIN.targets.items():
         module, _, cls = target.service.partition(":")
         assert getattr(importlib.import_module(module), cls) is SERVICES[name]
+
+
+def test_text_user_params_skip_voice_turn_detection() -> None:
+    _, pair = create_llm_service("grok.grok-3", "k", [], None, user_params=text_user_params())
+    strategies = pair.user()._params.user_turn_strategies
+    assert isinstance(strategies, ExternalUserTurnStrategies)
+    assert not any(isinstance(s, TurnAnalyzerUserTurnStopStrategy) for s in strategies.stop or [])
+    assert pair.user()._params.vad_analyzer is None
+
+
+async def test_text_worker_options_drop_rtvi_turn_tracking_and_idle() -> None:
+    worker = PipelineWorker(Pipeline([TextSink()]), **TEXT_WORKER_OPTIONS)
+    with pytest.raises(Exception, match="RTVI is not enabled"):
+        worker.rtvi  # noqa: B018 - the property raises when RTVI is off
+    assert worker.turn_tracking_observer is None
+    default = PipelineWorker(Pipeline([TextSink()]))
+    assert default.rtvi is not None  # what the options turn off is on by default
+    assert default.turn_tracking_observer is not None
