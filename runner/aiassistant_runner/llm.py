@@ -4,15 +4,18 @@ The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the same re
 validates against, so what the operator accepts is what this builds. Runner-only (imports Pipecat);
 the operator must never import this module.
 
-Text turns (chat completions, tasks) also get the knobs that keep Pipecat's added latency small,
-measured by benchmarks/llm_turn.py against the raw OpenAI client (Pipecat defaults: about +3 ms
-time-to-first-text on loopback; with all three below: about +0.3 ms):
+Text turns also get the knobs that keep Pipecat's added time-to-first-text small; measured by
+benchmarks/llm_turn.py against the raw OpenAI client on loopback (Pipecat defaults: +2.3..3.5 ms
+with a token-paced stream, +5 ms when the answer arrives in one burst; with all three below:
++0.4..0.6 ms):
+- `TEXT_WORKER_OPTIONS`: no RTVI processor/observer (it turns every LLM frame into a client
+  message: most of the cost), no turn tracking, no idle observer: -1.2 ms paced, -2.5 ms burst.
+- `TextSink`: the text consumer runs in direct mode, inline in the LLM's push. Behind a queue it
+  waits until the LLM task yields, and the LLM task parses every already-buffered chunk first:
+  -0.4 ms paced, -2.3 ms burst.
 - `text_user_params()`: no voice turn detection in the user aggregator (Pipecat's default builds
-  VAD + Smart Turn strategies, loads an ONNX model per aggregator and inspects every frame): ~0.8 ms.
-- `TEXT_WORKER_OPTIONS`: no RTVI processor/observer (it emits a client message per LLM frame), no
-  turn tracking and no idle observer: ~0.7 ms.
-- `TextSink`: the text consumer runs in direct mode, inline in the LLM's push, instead of behind a
-  queue the LLM task only yields to between stream chunks: ~1.3 ms.
+  VAD and Smart Turn strategies and loads the Smart Turn ONNX model): no measurable change per
+  turn, but the factory builds in ~30 ms instead of ~70 ms and holds no model.
 """
 
 from __future__ import annotations
@@ -103,17 +106,21 @@ def create_llm_service(
     base_url: str | None = None,
     system_instruction: str | None = None,
     user_params: LLMUserAggregatorParams | None = None,
+    strict: bool = False,
 ) -> tuple[BaseOpenAILLMService, LLMContextAggregatorPair]:
     """Build the Pipecat LLM service for an engine model and the context aggregators around it.
 
     `type`: engine model, `"<target>.<model>"` or `"<target>:<model>"` (raises the registry's
-    `EngineModelError`s: "Wrong LLM format", "Unsupported LLM service", unknown model).
+    `EngineModelError`s: "Wrong LLM format", "Unsupported LLM service").
+    `strict`: also require a known model (built-ins + AIASSISTANT_EXTRA_MODELS). Off by default: the
+    model policy is enforced where it lives, at the operator and in RunnerConfig, which passes the
+    operator-approved models the runner pod's registry does not list (allowUnlistedModels).
     `key`: API key, or None/"" to use the target's env var (`XAI_API_KEY`, `OPENAI_API_KEY`).
     `base_url`: overrides the target's default (gateways, local OpenAI-compatible servers).
     `user_params`: the user aggregator's parameters; Pipecat's default (voice turn detection) when
     None, `text_user_params()` for text-only pipelines.
     """
-    engine = registry_from_env().parse(type)
+    engine = registry_from_env().parse(type, strict=strict)
     target = engine.target
     service_class = SERVICES[target.name]
     api_key = resolve_api_key(target, key)

@@ -108,12 +108,18 @@ def test_no_separator_is_wrong_format() -> None:
         create_llm_service("grok-3", "k", [], None)
 
 
-def test_unknown_model_and_extra_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(UnknownModelError):
-        create_llm_service("grok.grok-99", "k", [], None)
-    monkeypatch.setenv(EXTRA_MODELS_ENV, "grok.grok-99")
+def test_unknown_model_builds_unless_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runner builds what RunnerConfig accepted (operator-approved models included); strict
+    # applies the registry's own policy, extended by AIASSISTANT_EXTRA_MODELS.
     llm, _ = create_llm_service("grok.grok-99", "k", [], None)
     assert llm.settings.model == "grok-99"
+    with pytest.raises(UnknownModelError, match="grok-99"):
+        create_llm_service("grok.grok-99", "k", [], None, strict=True)
+    monkeypatch.setenv(EXTRA_MODELS_ENV, "grok.grok-99")
+    llm, _ = create_llm_service("grok.grok-99", "k", [], None, strict=True)
+    assert llm.settings.model == "grok-99"
+    with pytest.raises(ValueError, match="Unsupported LLM service: mistral"):
+        create_llm_service("mistral.large", "k", [], None)  # no target, strict or not
 
 
 @pytest.mark.parametrize(
