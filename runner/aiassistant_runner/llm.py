@@ -97,6 +97,23 @@ def tools_schema(tools: Sequence[Mapping[str, Any] | FunctionSchema] | None) -> 
     return ToolsSchema(standard_tools=functions)
 
 
+def create_llm(
+    type: str,  # engine model, as in create_llm_service
+    key: str | None,
+    *,
+    base_url: str | None = None,
+    system_instruction: str | None = None,
+    strict: bool = False,
+) -> BaseOpenAILLMService:
+    """The service alone, for callers that drive it without aggregators (see create_llm_service)."""
+    engine = registry_from_env().parse(type, strict=strict)
+    target = engine.target
+    service_class = SERVICES[target.name]
+    api_key = resolve_api_key(target, key)
+    settings = service_class.Settings(model=engine.model, system_instruction=system_instruction)
+    return service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+
+
 def create_llm_service(
     type: str,  # the seed's parameter name (shadows the builtin on purpose)
     key: str | None,
@@ -120,12 +137,7 @@ def create_llm_service(
     `user_params`: the user aggregator's parameters; Pipecat's default (voice turn detection) when
     None, `text_user_params()` for text-only pipelines.
     """
-    engine = registry_from_env().parse(type, strict=strict)
-    target = engine.target
-    service_class = SERVICES[target.name]
-    api_key = resolve_api_key(target, key)
-    settings = service_class.Settings(model=engine.model, system_instruction=system_instruction)
-    llm = service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+    llm = create_llm(type, key, base_url=base_url, system_instruction=system_instruction, strict=strict)
     context = LLMContext(
         messages=[dict(m) for m in messages or []],  # type: ignore[misc]
         tools=tools_schema(tools),

@@ -21,6 +21,7 @@ from aiassistant_runner.llm import (
     TEXT_WORKER_OPTIONS,
     MissingAPIKeyError,
     TextSink,
+    create_llm,
     create_llm_service,
     text_user_params,
     tools_schema,
@@ -192,3 +193,14 @@ async def test_text_worker_options_drop_rtvi_turn_tracking_and_idle() -> None:
     default = PipelineWorker(Pipeline([TextSink()]))
     assert default.rtvi is not None  # what the options turn off is on by default
     assert default.turn_tracking_observer is not None
+
+
+def test_create_llm_is_the_same_service_without_aggregators(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XAI_API_KEY", "xai-from-env")
+    llm = create_llm("grok.grok-3-mini", None, system_instruction="Be brief.")
+    assert type(llm) is GrokLLMService
+    assert llm.settings.model == "grok-3-mini"
+    assert llm._client.api_key == "xai-from-env"
+    assert _base_url(llm) == XAI_URL
+    with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
+        create_llm("openai.gpt-4o", None)
