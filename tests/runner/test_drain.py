@@ -48,7 +48,7 @@ def test_sigterm_drains_the_active_session_then_exits_0(tmp_path: Path, threaded
     )
     try:
         runner.wait_ready()
-        threaded_fake.script(Reply(text="once upon a time there was a pod", chunk_delay=0.15))
+        threaded_fake.script(Reply(text="once upon a time there was a pod", chunk_delay=0.25))
         out: list[str] = []
         held = threading.Thread(target=stream_text, args=(runner.url, out))
         held.start()
