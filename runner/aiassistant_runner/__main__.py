@@ -1,7 +1,8 @@
 """`aiassistant-runner`: serve one assistant (voice calls, text conversations, tasks) over HTTP.
 
     aiassistant-runner --config /etc/aiassistant/config.json     # in the pod (or env AIASSISTANT_CONFIG)
-    aiassistant-runner --assistant examples/support-bot.yaml     # an AIAssistant YAML, locally
+    aiassistant-runner --assistant examples/grok-assistant.yaml  # an AIAssistant YAML, locally
+    aiassistant-runner --assistant x.yaml --base-url http://127.0.0.1:8080/v1   # any OpenAI-compatible LLM
 
 The config is validated before anything starts; a bad one exits 2 with the path of the bad field.
 API keys come only from env vars (XAI_API_KEY, OPENAI_API_KEY, ...) and are never logged.
@@ -164,6 +165,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help=f"runner config JSON (default: env {CONFIG_ENV})")
     source.add_argument("--assistant", type=Path, help="an AIAssistant YAML, to run one locally")
+    parser.add_argument(
+        "--base-url",
+        help="LLM endpoint override (wins over the config's baseURL), e.g. a local OpenAI-compatible server",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=8000, help="listen port (default 8000)")
     parser.add_argument(
@@ -185,11 +190,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def load(args: argparse.Namespace) -> RunnerConfig:
     if args.assistant is not None:
-        return load_assistant_file(args.assistant)
-    path = args.config or os.environ.get(CONFIG_ENV)
-    if not path:
-        raise ConfigError(f"no config: pass --config FILE, set {CONFIG_ENV}, or pass --assistant FILE")
-    return load_config_file(Path(path))
+        config = load_assistant_file(args.assistant)
+    else:
+        path = args.config or os.environ.get(CONFIG_ENV)
+        if not path:
+            raise ConfigError(f"no config: pass --config FILE, set {CONFIG_ENV}, or pass --assistant FILE")
+        config = load_config_file(Path(path))
+    if args.base_url:
+        if not args.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"--base-url: an http(s) URL is required, got {args.base_url!r}")
+        config = config.model_copy(update={"base_url": args.base_url})
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:

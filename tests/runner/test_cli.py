@@ -56,6 +56,13 @@ def test_config_from_env_and_missing_key(tmp_path: Path) -> None:
     assert "XAI_API_KEY is not set" in result.stderr
 
 
+def test_bad_base_url(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(GOOD))
+    result = run(["--config", str(path), "--base-url", "localhost:8080"], {"XAI_API_KEY": "k" * 10})
+    assert result.returncode == 2 and "--base-url: an http(s) URL is required" in result.stderr
+
+
 def test_no_config_and_unreadable_config(tmp_path: Path) -> None:
     result = run([])
     assert result.returncode == 2 and "no config: pass --config FILE" in result.stderr

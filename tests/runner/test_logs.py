@@ -16,23 +16,21 @@ from tests.runner.process import RunnerProcess
 
 
 def test_keys_never_logged(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
-    # An AIAssistant YAML, as a developer runs one locally (also covers --assistant).
+    # An AIAssistant YAML pointed at a local LLM, as a developer runs one (--assistant, --base-url).
     assistant = {
         "apiVersion": "aiassistant.dev/v1alpha1",
         "kind": "AIAssistant",
         "metadata": {"name": "keyholder", "namespace": "bots"},
         "spec": {
             "engineModel": "grok.grok-3",
-            "baseURL": threaded_fake.base_url,
             "secretRef": {"name": "xai-key", "key": "api-key"},
             "tools": [{"name": "broken", "url": "http://127.0.0.1:9/x", "timeoutSeconds": 1}],
         },
     }
     path = tmp_path / "assistant.yaml"
     path.write_text(yaml.safe_dump(assistant))
-    runner = RunnerProcess(
-        tmp_path, ["--assistant", str(path), "--log-level", "DEBUG"], {"XAI_API_KEY": XAI_KEY}
-    )
+    args = ["--assistant", str(path), "--base-url", threaded_fake.base_url, "--log-level", "DEBUG"]
+    runner = RunnerProcess(tmp_path, args, {"XAI_API_KEY": XAI_KEY})
     try:
         runner.wait_ready()
         threaded_fake.script(
