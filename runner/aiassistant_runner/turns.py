@@ -126,21 +126,17 @@ class TurnEngine:
             return self._llm
 
     def _create_service(self) -> BaseOpenAILLMService:
-        """The factory's service for this engine, without its context aggregator pair: the pair
-        loads the Smart Turn model (+54 MB RSS), which a text turn never uses (benchmarks/runner.py)."""
-        from .llm import SERVICES, resolve_api_key
+        """The factory's service alone: its context aggregator pair is for pipelines, and a text turn
+        needs neither the aggregators nor the models they load."""
+        from .llm import create_llm
 
         state = self._state
-        engine = state.engine
-        service_class = SERVICES[engine.target.name]
-        llm = service_class(
-            api_key=resolve_api_key(engine.target, state.llm_key()),
-            base_url=state.llm_base_url or engine.target.base_url,
-            settings=service_class.Settings(
-                model=engine.model, system_instruction=state.config.system_instruction()
-            ),
+        return create_llm(
+            state.config.engine_model,
+            state.llm_key(),
+            base_url=state.llm_base_url,
+            system_instruction=state.config.system_instruction(),
         )
-        return llm
 
     def _tools_schema(self, builtins: tuple[str, ...]) -> Any:
         from pipecat.utils.types import NOT_GIVEN
