@@ -118,7 +118,9 @@ class Reconciler:
     )
     outcomes: dict[Key, Outcome] = field(default_factory=dict)
     written: dict[Key, dict[str, Any]] = field(default_factory=dict)  # last status written
-    ready: dict[Key, int] = field(default_factory=dict)  # readyReplicas of owned Deployments
+    # readyReplicas of the runner Deployments: a kopf index, complete before any handler runs, so a
+    # restarted operator does not flap a Ready assistant to Pending. Handlers hand it over.
+    readiness: kopf.Index[Key, int] | None = None
     _refs: dict[tuple[Any, str], list[SecretKeyRef]] = field(default_factory=dict)
 
     def refs(self, generation: Any, spec: Any) -> list[SecretKeyRef]:
@@ -241,8 +243,10 @@ class Reconciler:
         """Write the status unless it is what we last wrote. `on_server`: the status as last seen
         (after a restart, nothing was written by this process yet)."""
         last = self.written.get(key) or on_server
-        status = outcome.status(self.ready.get(key, 0), last.get("conditions") or [])
+        ready = next(iter(self.readiness.get(key, []) if self.readiness is not None else []), 0)
+        status = outcome.status(ready, last.get("conditions") or [])
         if last == status:
+            self.written[key] = status  # as on the server (e.g. after a restart): nothing to write
             return
         namespace, name = key
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
@@ -252,17 +256,14 @@ class Reconciler:
             if became_ready:
                 kopf.info(outcome.ref, reason="Ready", message=status["conditions"][2]["message"])
 
-    async def readiness(self, key: Key, ready: int, logger: Logger) -> None:
-        if self.ready.get(key) == ready:
-            return
-        self.ready[key] = ready
+    async def readiness_changed(self, key: Key, logger: Logger) -> None:
         async with self.locks[key]:
             outcome = self.outcomes.get(key)
             if outcome is not None and outcome.invalid is None:
                 await self.write_status(key, outcome, {}, logger)
 
     def forget(self, key: Key) -> None:
-        for cache in (self.outcomes, self.written, self.ready, self.locks):
+        for cache in (self.outcomes, self.written, self.locks):
             cache.pop(key, None)
 
 
@@ -348,7 +349,9 @@ def assistants_by_secret(
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 async def assistant_changed(body: kopf.Body, reason: str, memo: Any, logger: Logger, **kwargs: Any) -> None:
-    await _reconciler(memo).reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create")
+    rec = _reconciler(memo)
+    rec.readiness = _index(kwargs, "runner_readiness")
+    await rec.reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create")
 
 
 def _deleted(type: str, **_: Any) -> bool:
@@ -373,6 +376,7 @@ async def secret_changed(
     if type is None:
         return  # the initial listing: resume handlers take care of every assistant
     rec = _reconciler(memo)
+    rec.readiness = _index(kwargs, "runner_readiness")
     secrets = _index(kwargs, "secret_keys")
     namespace = namespace or ""
     for body in _index(kwargs, "assistants_by_secret").get((namespace, name), []):
@@ -391,21 +395,25 @@ async def secret_changed(
             await rec.reconcile(body, secrets, logger, create=False)
 
 
+@kopf.index("apps", "v1", "deployments", labels=MANAGED_BY)
+def runner_readiness(
+    namespace: str | None, labels: Mapping[str, str], status: kopf.Status, **_: Any
+) -> dict[Key, int]:
+    """(namespace, assistant) -> readyReplicas of its runner Deployment."""
+    instance = labels.get(INSTANCE_LABEL)
+    return {(namespace or "", instance): int(status.get("readyReplicas") or 0)} if instance else {}
+
+
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY)
 async def deployment_changed(
-    type: str,
-    namespace: str | None,
-    labels: Mapping[str, str],
-    status: kopf.Status,
-    memo: Any,
-    logger: Logger,
-    **_: Any,
+    namespace: str | None, labels: Mapping[str, str], memo: Any, logger: Logger, **kwargs: Any
 ) -> None:
     """Readiness of an owned Deployment -> the assistant's readyReplicas, phase and Ready condition."""
     instance = labels.get(INSTANCE_LABEL)
     if instance:
-        ready = 0 if type == "DELETED" else int(status.get("readyReplicas") or 0)
-        await _reconciler(memo).readiness((namespace or "", instance), ready, logger)
+        rec = _reconciler(memo)
+        rec.readiness = _index(kwargs, "runner_readiness")  # already updated by kopf for this event
+        await rec.readiness_changed((namespace or "", instance), logger)
 
 
 @kopf.on.probe(id="assistants")

@@ -390,10 +390,14 @@ async def test_operator_uses_only_granted_permissions(
     operator: Emulator, http: aiohttp.ClientSession
 ) -> None:
     """Every request the operator made in a full life cycle is granted by rbac.RULES."""
-    await create(http, assistant("perm", replicas=2, secretRef={"name": "perm-key", "key": "api-key"}))
-    await eventually(lambda: conditions(operator, "perm").get("SecretResolved", {}).get("status") == "False")
+    await create(http, assistant("waiting", secretRef={"name": "perm-key", "key": "api-key"}))
+    await eventually(
+        lambda: conditions(operator, "waiting").get("SecretResolved", {}).get("status") == "False"
+    )
     await create(http, secret("perm-key", **{"api-key": KEY_VALUE}))
-    await eventually(lambda: deployment(operator, "perm"))
+    await eventually(lambda: deployment(operator, "waiting"))
+    await create(http, assistant("perm", replicas=2, secretRef={"name": "perm-key", "key": "api-key"}))
+    await eventually(lambda: get(operator, "poddisruptionbudgets", "perm-runner", "policy"))
     set_ready(operator, "perm", 2)
     await eventually(lambda: status(operator, "perm").get("phase") == "Ready")
     await patch(http, f"{AIA}/namespaces/default/aiassistants/perm", {"spec": {"replicas": 1}})
