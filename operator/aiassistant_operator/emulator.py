@@ -16,8 +16,12 @@ store and adds what the real apiserver does and our operator depends on:
 - deletion with finalizers and garbage collection of dependents by ``ownerReferences`` (cascade);
 - CRDs (given at start or POSTed): discovery, defaulting and pruning by the structural schema,
   ``jsonschema`` validation and ``x-kubernetes-validations`` CEL rules (``cel-python``) answering 422
-  like the apiserver; server-side printer columns (``kubectl get`` tables);
-- fault injection for tests: ``emu.fail("patch", "deployments", status=409, times=2)``.
+  like the apiserver, with validation ratcheting (unchanged values stay accepted on update);
+  server-side printer columns (``kubectl get`` tables);
+- kubectl: the core group named ``v1`` in discovery, no shortNames on subresources, enough OpenAPI v3
+  for ``kubectl apply`` to validate server-side (``fieldValidation=Strict``), Secret ``stringData``;
+- for tests: fault injection (``emu.fail("patch", "deployments", status=409, times=2)``), an audit
+  log of object requests (``emu.audit``), direct object access (``get_object``, ``put_object``).
 
 Not emulated: authentication/RBAC, admission webhooks, server-side apply, kubelet/controllers (nothing
 runs pods; tests and `dev` set Deployment status themselves).
