@@ -131,6 +131,11 @@ async def test_invalid_model_is_reported_not_run(
     await asyncio.sleep(1.5)  # no endless retry: still one Warning, still no workload
     assert len(events(operator, "bad")) == 1
     assert deployment(operator, "bad") is None and get(operator, "configmaps", "bad-runner") is None
+    # Fixing the spec is an update: the workload appears and the status turns valid.
+    await patch(http, f"{AIA}/namespaces/default/aiassistants/bad", {"spec": {"engineModel": "grok.grok-3"}})
+    await eventually(lambda: deployment(operator, "bad"))
+    await eventually(lambda: status(operator, "bad").get("phase") == "Pending")
+    assert conditions(operator, "bad")["ModelValid"]["status"] == "True"
 
 
 async def test_format_errors_stop_at_the_api_and_at_the_operator(
