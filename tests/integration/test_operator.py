@@ -217,6 +217,23 @@ async def test_secret_rotation_rolls_the_pods(operator: Emulator, http: aiohttp.
     )
 
 
+async def test_degraded_when_pods_or_key_go_missing(operator: Emulator, http: aiohttp.ClientSession) -> None:
+    await create(http, secret("xai-key", **{"api-key": KEY_VALUE}))
+    await create(http, assistant("half", replicas=2))
+    await eventually(lambda: deployment(operator, "half"))
+    set_ready(operator, "half", 1)
+    await eventually(lambda: status(operator, "half").get("phase") == "Degraded")
+    assert conditions(operator, "half")["Ready"]["message"] == "1/2 runner pods ready"
+    set_ready(operator, "half", 2)
+    await eventually(lambda: status(operator, "half").get("phase") == "Ready")
+    async with http.delete("/api/v1/namespaces/default/secrets/xai-key") as rsp:
+        assert rsp.status == 200
+    await eventually(lambda: conditions(operator, "half")["SecretResolved"]["status"] == "False")
+    assert status(operator, "half")["phase"] == "Degraded"  # running pods are kept, the status says why
+    assert deployment(operator, "half") is not None
+    assert [e["reason"] for e in events(operator, "half")] == ["SecretMissing"]
+
+
 async def test_restart_midway_creates_no_duplicates(emulator: Emulator, http: aiohttp.ClientSession) -> None:
     await create(http, secret("xai-key", **{"api-key": KEY_VALUE}))
     names = [f"bot-{i}" for i in range(6)]
