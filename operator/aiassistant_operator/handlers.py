@@ -322,12 +322,18 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["reconciler"] = Reconciler(settings=our_settings, kopf_settings=settings)
 
 
+# Handlers and indexers are all `async def`: kopf runs sync ones in a thread pool, a thread hop
+# per watch event.
+
+
 def _index(kwargs: Mapping[str, Any], name: str) -> kopf.Index[Key, Any]:
     return kwargs[name]  # kopf passes every index by its name
 
 
 @kopf.index("v1", "secrets")
-def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, str]]:
+async def secret_keys(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, dict[str, str]]:
     """(namespace, Secret name) -> {key: sha256 of the value}: presence and rotation, no values."""
     data = body.get("data") or {}
     return {
@@ -336,7 +342,7 @@ def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> 
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def assistants_by_secret(
+async def assistants_by_secret(
     namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
 ) -> dict[Key, dict[str, Any]]:
     """(namespace, Secret name) -> the latest bodies of the assistants that need it."""
@@ -363,7 +369,7 @@ def _used_secret(namespace: str | None, name: str, **kwargs: Any) -> bool:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, when=_deleted)
-def assistant_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+async def assistant_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     if type == "DELETED":  # owned objects go by ownerReferences; drop our caches
         _reconciler(memo).forget((namespace or "", name))
 
@@ -396,7 +402,7 @@ async def secret_changed(
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED_BY)
-def runner_readiness(
+async def runner_readiness(
     namespace: str | None, labels: Mapping[str, str], status: kopf.Status, **_: Any
 ) -> dict[Key, int]:
     """(namespace, assistant) -> readyReplicas of its runner Deployment."""
@@ -417,6 +423,6 @@ async def deployment_changed(
 
 
 @kopf.on.probe(id="assistants")
-def probe_assistants(memo: Any, **_: Any) -> int:
+async def probe_assistants(memo: Any, **_: Any) -> int:
     """Shown on the liveness endpoint: how many assistants this operator tracks."""
     return len(_reconciler(memo).outcomes)
