@@ -36,7 +36,7 @@ from .spec import GROUP, PLURAL, VERSION, SpecError, parse_spec
 MANAGED_BY = {"app.kubernetes.io/managed-by": "aiassistant-operator"}
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 SECRET_RETRY_SECONDS = 10.0
-ANNOTATION_PREFIX = "aiassistant.dev"
+KOPF_FIELD = "kopf"  # status.kopf: kopf's handler progress and diff base (see configure)
 
 Key = tuple[str, str]  # namespace, name
 Cond = tuple[str, str, str]  # status, reason, message
@@ -145,12 +145,15 @@ class Reconciler:
         secrets: kopf.Index[Key, dict[str, str]],
         logger: Logger,
         create: bool,
+        patch: kopf.Patch | None = None,
     ) -> None:
+        """`patch`: kopf's patch of the assistant being handled; the status goes into it (one
+        /status request with kopf's own bookkeeping). Without it, the status is patched here."""
         meta = body["metadata"]
         key: Key = (meta["namespace"], meta["name"])
         async with self.locks[key]:
             with metrics.RECONCILE_SECONDS.time():
-                await self._reconcile(key, body, secrets, logger, create)
+                await self._reconcile(key, body, secrets, logger, create, patch)
 
     async def _reconcile(
         self,
@@ -159,6 +162,7 @@ class Reconciler:
         secrets: kopf.Index[Key, dict[str, str]],
         logger: Logger,
         create: bool,
+        patch: kopf.Patch | None,
     ) -> None:
         namespace, name = key
         meta = body["metadata"]
@@ -193,7 +197,7 @@ class Reconciler:
                     f"{raw_spec.get('engineModel')} is served by the runner",
                 )
             outcome.secret = ("Unknown", "InvalidSpec", "not checked: the spec is invalid")
-            await self._finish(key, body, outcome, logger)
+            await self._finish(key, body, outcome, logger, patch)
             if _news(previous.invalid if previous else _UNSEEN, message, body):
                 kopf.warn(ref, reason="InvalidSpec", message=message)
             metrics.RECONCILES.labels(result="invalid").inc()
@@ -207,7 +211,7 @@ class Reconciler:
         missing = _missing(refs, namespace, secrets)
         if missing:
             outcome.secret = ("False", "SecretMissing", missing)
-            await self._finish(key, body, outcome, logger)
+            await self._finish(key, body, outcome, logger, patch)
             if _news(previous.secret[2] if previous else _UNSEEN, missing, body):
                 kopf.warn(ref, reason="SecretMissing", message=missing)
             metrics.RECONCILES.labels(result="secret_missing").inc()
@@ -228,21 +232,34 @@ class Reconciler:
                 "PodDisruptionBudget", namespace, runner_name(name), self.kopf_settings, logger
             ):
                 changed.append("PodDisruptionBudget (deleted)")
-        await self._finish(key, body, outcome, logger)
+        await self._finish(key, body, outcome, logger, patch)
         if changed:
             kopf.info(ref, reason="Applied", message=f"{', '.join(changed)} {runner_name(name)} applied")
         metrics.RECONCILES.labels(result="applied" if changed else "unchanged").inc()
 
-    async def _finish(self, key: Key, body: Mapping[str, Any], outcome: Outcome, logger: Logger) -> None:
+    async def _finish(
+        self,
+        key: Key,
+        body: Mapping[str, Any],
+        outcome: Outcome,
+        logger: Logger,
+        patch: kopf.Patch | None,
+    ) -> None:
         self.outcomes[key] = outcome
-        await self.write_status(key, outcome, body.get("status") or {}, logger)
+        await self.write_status(key, outcome, body.get("status") or {}, logger, patch)
 
     async def write_status(
-        self, key: Key, outcome: Outcome, on_server: Mapping[str, Any], logger: Logger
+        self,
+        key: Key,
+        outcome: Outcome,
+        on_server: Mapping[str, Any],
+        logger: Logger,
+        patch: kopf.Patch | None = None,
     ) -> None:
         """Write the status unless it is what we last wrote. `on_server`: the status as last seen
-        (after a restart, nothing was written by this process yet)."""
-        last = self.written.get(key) or on_server
+        (after a restart, nothing was written by this process yet). With kopf's `patch`, the
+        status joins it: kopf sends it with its own bookkeeping when the handler returns."""
+        last = self.written.get(key) or {k: v for k, v in on_server.items() if k != KOPF_FIELD}
         ready = next(iter(self.readiness.get(key, []) if self.readiness is not None else []), 0)
         status = outcome.status(ready, last.get("conditions") or [])
         if last == status:
@@ -250,7 +267,12 @@ class Reconciler:
             return
         namespace, name = key
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
-        if await kube.patch_status(path, status, self.kopf_settings, logger):
+        if patch is not None:
+            patch.setdefault("status", {}).update(status)
+            wrote = True  # kopf retries 5xx; a 404 means the assistant is gone
+        else:
+            wrote = await kube.patch_status(path, status, self.kopf_settings, logger)
+        if wrote:
             became_ready = status["phase"] == "Ready" and last.get("phase") != "Ready"
             self.written[key] = status
             if became_ready:
@@ -309,11 +331,11 @@ def _reconciler(memo: Any) -> Reconciler:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """kopf settings shared by `run`, `dev` and the tests, and the per-operator Reconciler."""
-    # Our CRD's status is structural (pruned): kopf keeps its handler progress in annotations.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    # kopf's handler progress and last handled spec live in status.kopf (preserved by the CRD's
+    # schema), not in annotations: a handler's status and kopf's bookkeeping are then ONE /status
+    # PATCH per reconcile instead of a status write plus an annotations write.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(name=KOPF_FIELD)
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(name=KOPF_FIELD)
     settings.posting.reporting_component = "aiassistant-operator"
     # The apiserver is near (in-cluster): retry transient 5xx soon, then back off.
     settings.networking.error_backoffs = (0.2, 0.5, 1, 2, 5, 10)
@@ -354,10 +376,12 @@ async def assistants_by_secret(
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-async def assistant_changed(body: kopf.Body, reason: str, memo: Any, logger: Logger, **kwargs: Any) -> None:
+async def assistant_changed(
+    body: kopf.Body, reason: str, patch: kopf.Patch, memo: Any, logger: Logger, **kwargs: Any
+) -> None:
     rec = _reconciler(memo)
     rec.readiness = _index(kwargs, "runner_readiness")
-    await rec.reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create")
+    await rec.reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create", patch=patch)
 
 
 def _deleted(type: str, **_: Any) -> bool:
