@@ -8,7 +8,8 @@
   Deployment exists (seen on a watch), and each assistant's create -> Deployment latency; the two
   alternate for --repeat rounds and the best of each is compared (the machine's load varies);
 - latency: assistants created one at a time on an idle operator: create -> Deployment p50/p99;
-- rss: the operator process's resident memory, idle and with --rss-n assistants reconciled.
+- rss: the operator process's resident memory, idle and with --rss-n assistants reconciled;
+- the operator's requests and CPU time per assistant in the throughput rounds.
 
 The operator is the real `aiassistant-operator run` in its own process (kubeconfig -> emulator); the
 emulator (test/dev tooling, aiassistant_operator.emulator) runs in this process.
@@ -103,6 +104,12 @@ class DeploymentWatch:
                 self.waiting.remove((missing, done))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def operator_requests(audit: Iterable[tuple[str, str, str, str]]) -> int:
     """The operator's object requests (its watch streams excluded), from the emulator's audit log."""
     return sum(1 for agent, verb, _, _ in audit if agent.startswith("kopf") and verb not in ("watch", "list"))
@@ -174,19 +181,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             await wait_healthy(args.liveness_port, operator)
             idle_rss = rss_mib(operator.pid)
             # Alternate the two (the machine's load varies); the best of each is reported.
-            directs, through, bulk, requests = [], [], [], []
+            directs, through, bulk, requests, cpu = [], [], [], [], []
             for r in range(args.repeat):
                 log(
                     f"round {r + 1}/{args.repeat}: direct writes, then the operator, {args.n} assistants each"
                 )
                 directs.append(await direct(http, f"direct-{r}", args.n, args.concurrency, settings))
                 names = [f"b{r}-{i}" for i in range(args.n)]
-                audited = len(emu.audit)
+                audited, cpu_before = len(emu.audit), cpu_seconds(operator.pid)
                 seconds, latencies = await through_operator(http, watch, "bench", names, args.concurrency)
                 through.append(seconds)
                 bulk += latencies
                 await asyncio.sleep(2)  # let status writes and Events drain
                 requests.append(1 + operator_requests(emu.audit[audited:]) / args.n)  # + the client's create
+                cpu.append((cpu_seconds(operator.pid) - cpu_before) / args.n)
 
             total = args.repeat * args.n
             if args.rss_n > total:
@@ -229,6 +237,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "operator_seconds": [round(x, 3) for x in through],
         "operator_vs_direct_ratio": round(min(through) / min(directs), 2),
         "requests_per_assistant": {"direct": 4, "operator": round(max(requests), 2)},
+        "operator_cpu_ms_per_assistant": round(min(cpu) * 1000, 2),
         "bulk_create_to_deployment_ms": {
             "p50": round(percentile(bulk, 50) * 1000, 1),
             "p99": round(percentile(bulk, 99) * 1000, 1),

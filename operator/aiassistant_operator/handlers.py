@@ -4,8 +4,9 @@ One `Reconciler` (created at operator start, kept in kopf's memo) converges an A
 rendered objects and writes its status. Three event sources call it:
 
 - the AIAssistant itself (create / update of spec / resume after a restart);
-- a referenced Secret (created, rotated, deleted): indexed by name, so a late Secret converges at
-  once and a rotated key changes the pod template's secrets hash (the pods roll);
+- a referenced Secret (created, rotated, deleted): indexed by name, and each assistant's last
+  reconcile remembers the Secrets it uses, so a late Secret converges at once and a rotated key
+  changes the pod template's secrets hash (the pods roll);
 - the owned Deployment's readiness: only the status is recomputed, nothing is re-applied.
 
 Invalid spec -> phase Invalid, a Warning Event, no workload, no retry (kopf.PermanentError) until the
@@ -20,7 +21,6 @@ import collections
 import contextlib
 import datetime
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from typing import Any
 
 import kopf
 
-from . import kube, metrics
+from . import kube, metrics, persistence
 from .render import SecretKeyRef, endpoint, referenced_secrets, render, runner_name, secrets_hash
 from .settings import Settings
 from .spec import GROUP, PLURAL, VERSION, SpecError, parse_spec
@@ -36,7 +36,6 @@ from .spec import GROUP, PLURAL, VERSION, SpecError, parse_spec
 MANAGED_BY = {"app.kubernetes.io/managed-by": "aiassistant-operator"}
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 SECRET_RETRY_SECONDS = 10.0
-KOPF_FIELD = "kopf"  # status.kopf: kopf's handler progress and diff base (see configure)
 
 Key = tuple[str, str]  # namespace, name
 Cond = tuple[str, str, str]  # status, reason, message
@@ -121,23 +120,50 @@ class Reconciler:
     # readyReplicas of the runner Deployments: a kopf index, complete before any handler runs, so a
     # restarted operator does not flap a Ready assistant to Pending. Handlers hand it over.
     readiness: kopf.Index[Key, int] | None = None
-    _refs: dict[tuple[Any, str], list[SecretKeyRef]] = field(default_factory=dict)
+    # Which assistants use which Secret, as of their last reconcile, and their last body (metadata
+    # and spec): a Secret event reconciles its users. Kept here, not in a kopf index, which would
+    # run on every write of every assistant (its status writes included).
+    users: dict[Key, set[Key]] = field(default_factory=dict)  # (namespace, Secret) -> assistants
+    bodies: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    _uses: dict[Key, list[SecretKeyRef]] = field(default_factory=dict)
 
-    def refs(self, generation: Any, spec: Any) -> list[SecretKeyRef]:
-        """The Secret keys a spec needs; none if the spec is invalid (nothing to wait for).
-        Remembered per generation: kopf re-indexes on every status/annotation write."""
-        memo_key = (generation, json.dumps(spec, sort_keys=True)) if generation else None
-        if memo_key is not None and memo_key in self._refs:
-            return self._refs[memo_key]
-        try:
-            refs = referenced_secrets(parse_spec(spec, self.settings.registry()), self.settings)
-        except SpecError:
-            refs = []
-        if memo_key is not None:
-            if len(self._refs) > 10_000:
-                self._refs.clear()
-            self._refs[memo_key] = refs
-        return refs
+    def _remember(self, key: Key, body: Mapping[str, Any], refs: list[SecretKeyRef]) -> None:
+        namespace = key[0]
+        meta = body["metadata"]
+        self.bodies[key] = {
+            "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+            "kind": body.get("kind", "AIAssistant"),
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "generation") if k in meta},
+            "spec": body.get("spec"),
+        }
+        before = {r.name for r in self._uses.get(key, [])}
+        after = {r.name for r in refs}
+        for secret in before - after:
+            users = self.users.get((namespace, secret), set())
+            users.discard(key)
+            if not users:
+                self.users.pop((namespace, secret), None)
+        for secret in after - before:
+            self.users.setdefault((namespace, secret), set()).add(key)
+        self._uses[key] = refs
+
+    async def secret_changed(
+        self, key: Key, secrets: kopf.Index[Key, dict[str, str]], logger: Logger
+    ) -> None:
+        """Reconcile an assistant that uses a changed Secret if its view of the Secret changed."""
+        async with self.locks[key]:
+            outcome, body = self.outcomes.get(key), self.bodies.get(key)
+            if outcome is None or body is None:
+                return  # not reconciled yet: its own handler will see the Secret
+            refs, namespace = self._uses.get(key, []), key[0]
+            digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
+            if not _missing(refs, namespace, secrets) and secrets_hash(refs, digests) == outcome.secrets_hash:
+                return
+            logger.info(f"A Secret of AIAssistant {key[1]!r} changed: reconciling it")
+            with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
+                # Still missing or invalid: the status says so; the assistant's own handler retries.
+                with metrics.RECONCILE_SECONDS.time():
+                    await self._reconcile(key, body, secrets, logger, False, None)
 
     async def reconcile(
         self,
@@ -187,6 +213,7 @@ class Reconciler:
             spec = parse_spec(raw_spec, registry)
             refs = referenced_secrets(spec, self.settings)
         except SpecError as err:
+            self._remember(key, body, [])
             message = outcome.invalid = str(err)
             if "spec.engineModel" in message or not isinstance(raw_spec, Mapping):
                 outcome.model = ("False", "UnsupportedModel", message)
@@ -208,6 +235,7 @@ class Reconciler:
         outcome.target, outcome.model_name = engine.target.name, engine.model
         outcome.endpoint = endpoint(name, namespace)
         outcome.replicas = spec.replicas
+        self._remember(key, body, refs)
         missing = _missing(refs, namespace, secrets)
         if missing:
             outcome.secret = ("False", "SecretMissing", missing)
@@ -259,7 +287,7 @@ class Reconciler:
         """Write the status unless it is what we last wrote. `on_server`: the status as last seen
         (after a restart, nothing was written by this process yet). With kopf's `patch`, the
         status joins it: kopf sends it with its own bookkeeping when the handler returns."""
-        last = self.written.get(key) or {k: v for k, v in on_server.items() if k != KOPF_FIELD}
+        last = self.written.get(key) or {k: v for k, v in on_server.items() if k != persistence.FIELD}
         ready = next(iter(self.readiness.get(key, []) if self.readiness is not None else []), 0)
         status = outcome.status(ready, last.get("conditions") or [])
         if last == status:
@@ -285,7 +313,8 @@ class Reconciler:
                 await self.write_status(key, outcome, {}, logger)
 
     def forget(self, key: Key) -> None:
-        for cache in (self.outcomes, self.written, self.locks):
+        self._remember(key, {"metadata": {}}, [])
+        for cache in (self.outcomes, self.written, self.locks, self.bodies, self._uses):
             cache.pop(key, None)
 
 
@@ -331,11 +360,7 @@ def _reconciler(memo: Any) -> Reconciler:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """kopf settings shared by `run`, `dev` and the tests, and the per-operator Reconciler."""
-    # kopf's handler progress and last handled spec live in status.kopf (preserved by the CRD's
-    # schema), not in annotations: a handler's status and kopf's bookkeeping are then ONE /status
-    # PATCH per reconcile instead of a status write plus an annotations write.
-    settings.persistence.progress_storage = kopf.StatusProgressStorage(name=KOPF_FIELD)
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(name=KOPF_FIELD)
+    persistence.configure(settings)  # kopf's bookkeeping in status.kopf: one /status PATCH
     settings.posting.reporting_component = "aiassistant-operator"
     # The apiserver is near (in-cluster): retry transient 5xx soon, then back off.
     settings.networking.error_backoffs = (0.2, 0.5, 1, 2, 5, 10)
@@ -363,16 +388,6 @@ async def secret_keys(
     }
 
 
-@kopf.index(GROUP, VERSION, PLURAL)
-async def assistants_by_secret(
-    namespace: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
-) -> dict[Key, dict[str, Any]]:
-    """(namespace, Secret name) -> the latest bodies of the assistants that need it."""
-    raw = {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
-    secrets = {ref.name for ref in _reconciler(memo).refs(body.metadata.get("generation"), raw["spec"])}
-    return {(namespace or "", secret): raw for secret in secrets}
-
-
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
@@ -388,8 +403,8 @@ def _deleted(type: str, **_: Any) -> bool:
     return type == "DELETED"
 
 
-def _used_secret(namespace: str | None, name: str, **kwargs: Any) -> bool:
-    return (namespace or "", name) in _index(kwargs, "assistants_by_secret")
+def _used_secret(namespace: str | None, name: str, memo: Any, **_: Any) -> bool:
+    return (namespace or "", name) in _reconciler(memo).users
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, when=_deleted)
@@ -407,22 +422,8 @@ async def secret_changed(
         return  # the initial listing: resume handlers take care of every assistant
     rec = _reconciler(memo)
     rec.readiness = _index(kwargs, "runner_readiness")
-    secrets = _index(kwargs, "secret_keys")
-    namespace = namespace or ""
-    for body in _index(kwargs, "assistants_by_secret").get((namespace, name), []):
-        assistant = body["metadata"]["name"]
-        key = (namespace, assistant)
-        outcome = rec.outcomes.get(key)
-        if outcome is None:
-            continue  # not reconciled yet: its own handler will see the Secret
-        refs = rec.refs(body["metadata"].get("generation"), body["spec"])
-        digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
-        if not _missing(refs, namespace, secrets) and secrets_hash(refs, digests) == outcome.secrets_hash:
-            continue
-        logger.info(f"Secret {name!r} changed: reconciling AIAssistant {assistant!r}")
-        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
-            # Still missing or invalid: the status says so; the assistant's own handler retries.
-            await rec.reconcile(body, secrets, logger, create=False)
+    for key in sorted(rec.users.get((namespace or "", name), ())):
+        await rec.secret_changed(key, _index(kwargs, "secret_keys"), logger)
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED_BY)
@@ -434,7 +435,16 @@ async def runner_readiness(
     return {(namespace or "", instance): int(status.get("readyReplicas") or 0)} if instance else {}
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY)
+def _readiness_news(namespace: str | None, labels: Mapping[str, str], memo: Any, **kwargs: Any) -> bool:
+    """Whether an owned Deployment's readiness differs from the assistant's written status: most
+    Deployment events (its creation, rollouts) change nothing there, and skip the handler."""
+    key = (namespace or "", labels.get(INSTANCE_LABEL) or "")
+    written = _reconciler(memo).written.get(key)
+    ready = next(iter(_index(kwargs, "runner_readiness").get(key, [])), 0)
+    return written is not None and written.get("readyReplicas") != ready
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY, when=_readiness_news)
 async def deployment_changed(
     namespace: str | None, labels: Mapping[str, str], memo: Any, logger: Logger, **kwargs: Any
 ) -> None:
