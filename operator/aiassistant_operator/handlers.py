@@ -283,14 +283,15 @@ class Reconciler:
         on_server: Mapping[str, Any],
         logger: Logger,
         patch: kopf.Patch | None = None,
+        force: bool = False,
     ) -> None:
-        """Write the status unless it is what we last wrote. `on_server`: the status as last seen
-        (after a restart, nothing was written by this process yet). With kopf's `patch`, the
-        status joins it: kopf sends it with its own bookkeeping when the handler returns."""
+        """Write the status unless it is what we last wrote (or `force`). `on_server`: the status as
+        last seen (after a restart, nothing was written by this process yet). With kopf's `patch`,
+        the status joins it: kopf sends it with its own bookkeeping when the handler returns."""
         last = self.written.get(key) or {k: v for k, v in on_server.items() if k != persistence.FIELD}
         ready = next(iter(self.readiness.get(key, []) if self.readiness is not None else []), 0)
         status = outcome.status(ready, last.get("conditions") or [])
-        if last == status:
+        if last == status and not force:
             self.written[key] = status  # as on the server (e.g. after a restart): nothing to write
             return
         namespace, name = key
@@ -311,6 +312,14 @@ class Reconciler:
             outcome = self.outcomes.get(key)
             if outcome is not None and outcome.invalid is None:
                 await self.write_status(key, outcome, {}, logger)
+
+    async def restore_status(self, key: Key, logger: Logger) -> None:
+        """Write the status again: the server's lost the phase or readiness last written."""
+        async with self.locks[key]:
+            outcome = self.outcomes.get(key)
+            if outcome is not None:
+                logger.info("The status differs from the last one written: writing it again")
+                await self.write_status(key, outcome, {}, logger, force=True)
 
     def forget(self, key: Key) -> None:
         self._remember(key, {"metadata": {}}, [])
@@ -399,18 +408,35 @@ async def assistant_changed(
     await rec.reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create", patch=patch)
 
 
-def _deleted(type: str, **_: Any) -> bool:
-    return type == "DELETED"
+def _deleted_or_drifted(
+    type: str, namespace: str | None, name: str, status: kopf.Status, memo: Any, **_: Any
+) -> bool:
+    """Deleted, or the status lost the phase/readiness this process wrote last. A handler's status
+    goes out with kopf's own patch after the handler returns; a readiness write made meanwhile can
+    land first, and kopf's would then leave an older readyReplicas (or someone edited the status)."""
+    if type == "DELETED":
+        return True
+    written = _reconciler(memo).written.get((namespace or "", name))
+    return written is not None and (status.get("phase"), status.get("readyReplicas")) != (
+        written.get("phase"),
+        written.get("readyReplicas"),
+    )
 
 
 def _used_secret(namespace: str | None, name: str, memo: Any, **_: Any) -> bool:
     return (namespace or "", name) in _reconciler(memo).users
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, when=_deleted)
-async def assistant_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_deleted_or_drifted)
+async def assistant_event(
+    type: str, namespace: str | None, name: str, memo: Any, logger: Logger, **kwargs: Any
+) -> None:
+    rec = _reconciler(memo)
     if type == "DELETED":  # owned objects go by ownerReferences; drop our caches
-        _reconciler(memo).forget((namespace or "", name))
+        rec.forget((namespace or "", name))
+    else:
+        rec.readiness = _index(kwargs, "runner_readiness")
+        await rec.restore_status((namespace or "", name), logger)
 
 
 @kopf.on.event("v1", "secrets", when=_used_secret)  # quiet about the Secrets no assistant uses

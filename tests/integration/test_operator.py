@@ -234,6 +234,25 @@ async def test_degraded_when_pods_or_key_go_missing(operator: Emulator, http: ai
     assert [e["reason"] for e in events(operator, "half")] == ["SecretMissing"]
 
 
+async def test_status_edited_by_someone_else_is_restored(
+    operator: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """Also what heals a handler's status (sent by kopf after the handler) landing after a newer
+    readiness write."""
+    await create(http, secret("xai-key", **{"api-key": KEY_VALUE}))
+    await create(http, assistant("kept"))
+    await eventually(lambda: status(operator, "kept").get("phase") == "Pending")
+    url = f"{AIA}/namespaces/default/aiassistants/kept/status"
+    await patch(http, url, {"status": {"phase": "Ready", "readyReplicas": 3}})
+    await eventually(
+        lambda: (
+            (status(operator, "kept").get("phase"), status(operator, "kept").get("readyReplicas"))
+            == ("Pending", 0)
+        )
+    )
+    assert "Ready" not in [e["reason"] for e in events(operator, "kept", "Normal")]
+
+
 async def test_restart_midway_creates_no_duplicates(emulator: Emulator, http: aiohttp.ClientSession) -> None:
     await create(http, secret("xai-key", **{"api-key": KEY_VALUE}))
     names = [f"bot-{i}" for i in range(6)]
