@@ -1,41 +1,42 @@
 """The ONE list of Kubernetes permissions the operator uses (the helm chart grants exactly these).
 
 Why each rule:
-- aiassistants: kopf watches them and patches its annotations (progress, last-handled config);
-  ``aiassistants/status``: the handlers write the status through the status subresource.
-- configmaps, services, deployments, poddisruptionbudgets: the rendered runner objects (created,
-  patched; a PDB is deleted when replicas drop to 1); watched for readiness.
+- aiassistants: kopf lists and watches them; its own bookkeeping lives in status.kopf, so the only
+  write is the merge patch of ``aiassistants/status`` (kopf's and ours in one request).
+- configmaps, services, deployments, poddisruptionbudgets: the rendered runner objects, created or
+  read and patched (kube.apply); a PDB is deleted when replicas drop to 1; Deployments are listed
+  and watched for readiness. Nothing else is deleted: ownerReferences let the garbage collector do it.
 - secrets: read-only, to check that referenced keys exist and to hash them (values never leave).
-- events: kopf posts the Normal/Warning Events on the AIAssistant.
+- events: kopf posts the Normal/Warning Events on the AIAssistant (core v1, create only).
 - customresourcedefinitions (cluster-scoped read): kopf's resource discovery/scanning.
 
 Not needed: kopf peering (the operator runs standalone, one replica with a Recreate strategy) and
 namespaces (with watched namespaces set, `run` disables kopf's namespace scanning: the names are exact).
+tests/integration/test_operator.py checks both ways: every request the operator makes is granted,
+and every write granted here is one the operator makes.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-CRUD: Final = ["get", "list", "watch", "create", "patch", "update", "delete"]
-
 # Granted per watched namespace (Role) or cluster-wide (ClusterRole).
 NAMESPACED_RULES: Final[list[dict[str, list[str]]]] = [
+    {"apiGroups": ["aiassistant.dev"], "resources": ["aiassistants"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["aiassistant.dev"], "resources": ["aiassistants/status"], "verbs": ["patch"]},
+    {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "create", "patch"]},
     {
-        "apiGroups": ["aiassistant.dev"],
-        "resources": ["aiassistants"],
-        "verbs": ["get", "list", "watch", "patch", "update"],
+        "apiGroups": ["apps"],
+        "resources": ["deployments"],
+        "verbs": ["get", "list", "watch", "create", "patch"],
     },
     {
-        "apiGroups": ["aiassistant.dev"],
-        "resources": ["aiassistants/status"],
-        "verbs": ["get", "patch", "update"],
+        "apiGroups": ["policy"],
+        "resources": ["poddisruptionbudgets"],
+        "verbs": ["get", "create", "patch", "delete"],
     },
-    {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": CRUD},
-    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": CRUD},
-    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": CRUD},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 
 # Cluster-scoped reads kopf needs in both modes.

@@ -444,6 +444,20 @@ async def test_operator_uses_only_granted_permissions(
     await eventually(lambda: get(operator, "poddisruptionbudgets", "perm-runner", "policy"))
     set_ready(operator, "perm", 2)
     await eventually(lambda: status(operator, "perm").get("phase") == "Ready")
+    # Someone edits the Service and the PDB; a config change re-applies everything: all patched.
+    drifted = {"metadata": {"labels": {"app.kubernetes.io/part-of": "someone-else"}}}
+    await patch(http, "/api/v1/namespaces/default/services/perm-runner", drifted)
+    await patch(http, "/apis/policy/v1/namespaces/default/poddisruptionbudgets/perm-runner", drifted)
+    await patch(http, f"{AIA}/namespaces/default/aiassistants/perm", {"spec": {"initPrompt": "Be brief."}})
+
+    def repaired(plural: str, group: str = "") -> bool:
+        labels = (get(operator, plural, "perm-runner", group) or {}).get("metadata", {}).get("labels", {})
+        return labels.get("app.kubernetes.io/part-of") == "aiassistant"
+
+    await eventually(lambda: repaired("services") and repaired("poddisruptionbudgets", "policy"))
+    await eventually(
+        lambda: "Be brief." in (get(operator, "configmaps", "perm-runner") or {})["data"]["config.json"]
+    )
     await patch(http, f"{AIA}/namespaces/default/aiassistants/perm", {"spec": {"replicas": 1}})
     await eventually(lambda: get(operator, "poddisruptionbudgets", "perm-runner", "policy") is None)
     await create(http, assistant("perm-bad", engineModel="grok.grok-99"))
@@ -457,3 +471,13 @@ async def test_operator_uses_only_granted_permissions(
         "aiassistants/status",
     ) in used
     assert sorted(u for u in used if not rbac.allows(u[1], u[2], u[0])) == []
+    # ...and least privilege the other way: every write the rules grant, the operator made.
+    granted_writes = {
+        (verb, group, resource)
+        for rule in rbac.RULES
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        if verb not in ("get", "list", "watch")
+    }
+    assert sorted(granted_writes - used) == []
