@@ -104,6 +104,7 @@ def create_llm(
     base_url: str | None = None,
     system_instruction: str | None = None,
     strict: bool = False,
+    timeout_secs: float | None = None,
 ) -> BaseOpenAILLMService:
     """The service alone, for callers that drive it without aggregators (see create_llm_service)."""
     engine = registry_from_env().parse(type, strict=strict)
@@ -111,7 +112,13 @@ def create_llm(
     service_class = SERVICES[target.name]
     api_key = resolve_api_key(target, key)
     settings = service_class.Settings(model=engine.model, system_instruction=system_instruction)
-    return service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+    llm = service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+    if timeout_secs is not None:
+        # Pipecat 1.14 builds its AsyncOpenAI client with the SDK's 600 s timeout and 2 retries, and
+        # has no knob for either; a caller on the phone cannot wait that long. Bound each attempt
+        # (connect, and every wait for the next streamed bytes) and retry once.
+        llm._client = llm._client.with_options(timeout=timeout_secs, max_retries=1)
+    return llm
 
 
 def create_llm_service(
@@ -124,6 +131,7 @@ def create_llm_service(
     system_instruction: str | None = None,
     user_params: LLMUserAggregatorParams | None = None,
     strict: bool = False,
+    timeout_secs: float | None = None,
 ) -> tuple[BaseOpenAILLMService, LLMContextAggregatorPair]:
     """Build the Pipecat LLM service for an engine model and the context aggregators around it.
 
@@ -136,8 +144,16 @@ def create_llm_service(
     `base_url`: overrides the target's default (gateways, local OpenAI-compatible servers).
     `user_params`: the user aggregator's parameters; Pipecat's default (voice turn detection) when
     None, `text_user_params()` for text-only pipelines.
+    `timeout_secs`: bound of one LLM request attempt (one retry); None keeps the OpenAI SDK's default.
     """
-    llm = create_llm(type, key, base_url=base_url, system_instruction=system_instruction, strict=strict)
+    llm = create_llm(
+        type,
+        key,
+        base_url=base_url,
+        system_instruction=system_instruction,
+        strict=strict,
+        timeout_secs=timeout_secs,
+    )
     context = LLMContext(
         messages=[dict(m) for m in messages or []],  # type: ignore[misc]
         tools=tools_schema(tools),

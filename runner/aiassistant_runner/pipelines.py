@@ -130,6 +130,7 @@ def build_call_pipeline(
         base_url=state.llm_base_url,
         system_instruction=config.system_instruction(),
         user_params=user_params,
+        timeout_secs=state.voice_llm_timeout_seconds,
     )
 
     async def end_call(params: FunctionCallParams) -> None:

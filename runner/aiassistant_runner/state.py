@@ -38,6 +38,9 @@ class RunnerState:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
     llm_timeout_seconds: float = 30.0  # read timeout of one LLM request of a text turn or task
+    # A caller hears silence while the LLM stalls: after this, the attempt is retried once, then the
+    # bot apologises and the call goes on.
+    voice_llm_timeout_seconds: float = 8.0
     _turns: TurnEngine | None = field(default=None, repr=False)
 
     @classmethod

@@ -204,3 +204,12 @@ def test_create_llm_is_the_same_service_without_aggregators(monkeypatch: pytest.
     assert _base_url(llm) == XAI_URL
     with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
         create_llm("openai.gpt-4o", None)
+
+
+def test_timeout_bounds_each_attempt_and_retries_once() -> None:
+    default, _ = create_llm_service("grok.grok-3", "xai-test", [], None)
+    bounded, _ = create_llm_service("grok.grok-3", "xai-test", [], None, timeout_secs=3.0)
+    client = cast(Any, bounded)._client
+    assert (client.timeout, client.max_retries) == (3.0, 1)
+    assert str(client.base_url).rstrip("/") == "https://api.x.ai/v1" and client.api_key == "xai-test"
+    assert cast(Any, default)._client.timeout != 3.0  # None keeps the SDK's default

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,3 +86,15 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
     for server, task in servers:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+def pipecat_log() -> Iterator[list[str]]:
+    """Pipecat's loguru lines during the test. loguru's default sink keeps the stderr it found at
+    import, which pytest's capture may have swapped since, so capfd alone can miss them."""
+    from loguru import logger
+
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="DEBUG")
+    yield lines
+    logger.remove(sink)

@@ -59,7 +59,11 @@ def client(kind: str, runner: VoiceRunner) -> CallClient:
 
 @pytest.mark.parametrize("kind", ["protobuf", "twilio"])
 async def test_call_transcript_to_grok_to_tts_audio(
-    kind: str, fake: FakeOpenAI, start_runner: StartRunner, capfd: pytest.CaptureFixture[str]
+    kind: str,
+    fake: FakeOpenAI,
+    start_runner: StartRunner,
+    capfd: pytest.CaptureFixture[str],
+    pipecat_log: list[str],
 ) -> None:
     runner = await start_runner()
     async with client(kind, runner) as call:
@@ -99,7 +103,7 @@ async def test_call_transcript_to_grok_to_tts_audio(
     assert 'aiassistant_llm_time_to_first_token_seconds_count{assistant="default/assistant"} 1.0' in text
     assert 'aiassistant_llm_completion_tokens_total{assistant="default/assistant"} 5.0' in text
     # The keys never reach a log line (Pipecat's loguru and ours both write to stderr).
-    logged = capfd.readouterr().err
+    logged = capfd.readouterr().err + "".join(pipecat_log)
     assert "GrokLLMService" in logged
     assert XAI_KEY not in logged and OPENAI_KEY not in logged
 
@@ -178,12 +182,25 @@ async def test_greeting_first_and_max_duration(fake: FakeOpenAI, start_runner: S
 
 async def test_llm_failure_mid_call_is_an_apology(fake: FakeOpenAI, start_runner: StartRunner) -> None:
     runner = await start_runner()
-    fake.script(*[Reply(status=500)] * 3)  # the OpenAI client retries twice
+    fake.script(*[Reply(status=500)] * 2)  # the attempt and its one retry
     async with client("protobuf", runner) as call:
         await call.speak(speech_pcm(call.rate), silence=0.4)
         await call.wait_for(lambda c: len(requests(fake, "audio/speech")) == 1)
         assert requests(fake, "audio/speech")[0].body["input"] == VOICE_APOLOGY
         await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
+        assert call.closed_at is None  # the call goes on
+    assert 'aiassistant_llm_errors_total{assistant="default/assistant"} 1.0' in metrics(runner)
+
+
+async def test_llm_stall_mid_call_is_an_apology(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    runner = await start_runner()
+    runner.state.voice_llm_timeout_seconds = 0.5
+    fake.script(*[Reply(first_token_delay=5.0)] * 2)  # the attempt and its one retry both stall
+    async with client("protobuf", runner) as call:
+        await call.speak(speech_pcm(call.rate), silence=0.4)
+        await call.wait_for(lambda c: len(requests(fake, "audio/speech")) == 1)
+        assert requests(fake, "audio/speech")[0].body["input"] == VOICE_APOLOGY
+        assert len(fake.chat_requests()) == 2
         assert call.closed_at is None  # the call goes on
     assert 'aiassistant_llm_errors_total{assistant="default/assistant"} 1.0' in metrics(runner)
 
@@ -250,9 +267,7 @@ async def test_other_telephony_streams(kind: str, fake: FakeOpenAI, start_runner
     await wait_until(lambda: runner.state.sessions.active == 0)
 
 
-async def test_smart_turn_call(
-    fake: FakeOpenAI, start_runner: StartRunner, capfd: pytest.CaptureFixture[str]
-) -> None:
+async def test_smart_turn_call(fake: FakeOpenAI, start_runner: StartRunner, pipecat_log: list[str]) -> None:
     # smartTurn: Pipecat's local smart-turn model judges the end of the turn at each pause (it
     # finds the synthetic voice's question unfinished, so Pipecat's 5 s turn timeout ends it).
     runner = await start_runner(smartTurn=True)
@@ -260,7 +275,7 @@ async def test_smart_turn_call(
         await call.speak(speech_pcm(call.rate), silence=0.4)
         await call.wait_for(lambda c: c.audio_seconds() >= 0.38, timeout=10)
     assert fake.chat_requests()[0].body["messages"][-1] == {"role": "user", "content": fake.transcript}
-    assert "End of Turn result" in capfd.readouterr().err  # the model ran
+    assert "End of Turn result" in "".join(pipecat_log)  # the model ran
 
 
 async def test_origin_not_allowed_is_refused(
