@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import json
 import statistics
@@ -50,19 +49,6 @@ def _stats(values: list[float]) -> dict[str, float]:
         "max": round(ordered[-1], 1),
         "mean": round(statistics.fmean(ordered), 1),
     }
-
-
-async def _serve(app: Any) -> tuple[Any, asyncio.Task[None], int]:
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on", ws_max_size=1 << 24)
-    )
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # ours
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-        await asyncio.sleep(0.01)
-    return server, task, server.servers[0].sockets[0].getsockname()[1]
 
 
 def _vad_stop_recorder(stops: list[float]) -> Any:
@@ -114,7 +100,9 @@ async def _voice_rounds(fake: Any, serializer: str, rounds: int) -> tuple[list[f
         await websocket.accept()
         await handle_call(websocket, name, state, observers=[_vad_stop_recorder(stops)])
 
-    server, task, port = await _serve(app)
+    from tests.serving import serve
+
+    server = await serve(app, ws_max_size=1 << 24)
     clients = {
         "protobuf": ProtobufCall,
         "twilio": TwilioCall,
@@ -127,7 +115,9 @@ async def _voice_rounds(fake: Any, serializer: str, rounds: int) -> tuple[list[f
     latencies: list[float] = []
     tone = fake.speech_ms / 1000 - 0.01  # seconds of the answer's audio
     try:
-        async with clients[serializer](f"ws://127.0.0.1:{port}/bench/calls/{serializer}", rate) as call:
+        async with clients[serializer](
+            f"ws://127.0.0.1:{server.port}/bench/calls/{serializer}", rate
+        ) as call:
             for _ in range(rounds + 1):
                 heard = len(call.audio())
                 stops_before = len(stops)
@@ -140,8 +130,7 @@ async def _voice_rounds(fake: Any, serializer: str, rounds: int) -> tuple[list[f
                 await call.wait_for(lambda c, t=first.at: c.audio_seconds(since=t) >= tone, timeout=10)
                 await asyncio.sleep(0.2)
     finally:
-        server.should_exit = True
-        await task
+        await server.stop()
     return latencies[1:], latencies[0]
 
 

@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 SPEECH_SAMPLE_RATE = 24_000
 
 
@@ -58,7 +60,7 @@ class Recorded:
     at: float
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """`async with FakeOpenAI() as fake:` -> fake.base_url is http://127.0.0.1:<port>/v1."""
 
     def __init__(
@@ -73,39 +75,15 @@ class FakeOpenAI:
         self.default_text = default_text
         self.transcript = transcript
         self.speech_ms = speech_ms
-        self.host, self.port = host, port
         self.requests: list[Recorded] = []
         self._script: deque[Reply] = deque()
-        self._runner: web.AppRunner | None = None
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/healthz", self._healthz)
-        self.app = app
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> FakeOpenAI:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        super().__init__(app, host=host, port=port)
 
     @property
     def base_url(self) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 
 @dataclass
 class ToolReply:
@@ -41,14 +43,13 @@ class ToolRequest:
         return json.loads(self.body["function"]["arguments"])
 
 
-class ToolServer:
+class ToolServer(LoopbackServer):
     def __init__(self) -> None:
         self.requests: list[ToolRequest] = []
         self._script: deque[ToolReply] = deque()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-        self.app = web.Application()
-        self.app.router.add_post("/tools/{name}", self._call)
+        app = web.Application()
+        app.router.add_post("/tools/{name}", self._call)
+        super().__init__(app)
 
     def script(self, *replies: ToolReply) -> None:
         self._script.extend(replies)
@@ -67,15 +68,3 @@ class ToolServer:
         if reply.raw is not None:
             return web.Response(text=reply.raw, status=reply.status)
         return web.json_response(reply.body, status=reply.status)
-
-    async def __aenter__(self) -> ToolServer:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()

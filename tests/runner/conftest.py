@@ -8,7 +8,6 @@ package included), and can still look at the runner's state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -16,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from aiassistant_runner.config import RunnerConfig
 from aiassistant_runner.server import create_app
 from aiassistant_runner.state import RunnerState
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tool_server import ToolServer
+from tests.serving import Served, serve
 
 XAI_KEY = "xai-test-key-5f3a9c2e71"
 OPENAI_KEY = "sk-test-key-8d1b4e6a90"
@@ -60,7 +59,7 @@ async def tool_server() -> AsyncIterator[ToolServer]:
 @pytest.fixture
 async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
     """`await start_runner(engine="grok", **config_fields)` -> a served Runner; stopped at teardown."""
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None], httpx.AsyncClient]] = []
+    served: list[tuple[Served, httpx.AsyncClient]] = []
 
     async def start(engine: str = "grok", llm_timeout: float = 30.0, **fields: Any) -> Runner:
         engine_model, model, environ, key = ENGINES[engine]
@@ -68,24 +67,16 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
         config = RunnerConfig.model_validate(data)
         state = RunnerState.create(config, environ=environ, drain_seconds=5)
         state.llm_timeout_seconds = llm_timeout
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_config=None, lifespan="on")
-        )
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest owns signals
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://127.0.0.1:{port}"
+        server = await serve(create_app(state))
+        url = f"http://127.0.0.1:{server.port}"
         client = httpx.AsyncClient(base_url=url, timeout=20)
-        servers.append((server, task, client))
+        served.append((server, client))
         return Runner(url, state, client, model, key)
 
     yield start
-    for server, task, client in servers:
+    for server, client in served:
         await client.aclose()
-        server.should_exit = True
-        await task
+        await server.stop()
 
 
 @pytest.fixture

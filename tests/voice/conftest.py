@@ -6,19 +6,18 @@ with the speech fixture.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 
 from aiassistant_runner.config import RunnerConfig
 from aiassistant_runner.server import create_app
 from aiassistant_runner.state import RunnerState
 from tests.fakes.openai_server import FakeOpenAI
+from tests.serving import Served, serve
 
 XAI_KEY = "xai-voice-test-key-3c9e1a"
 OPENAI_KEY = "sk-voice-test-key-7b2d40"
@@ -64,28 +63,20 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 @pytest.fixture
 async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
     """`await start_runner(**config_fields)` -> a runner served on a free port; stopped at teardown."""
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    served: list[Served] = []
 
     async def start(
         config: RunnerConfig | None = None, environ: dict[str, str] | None = None, **fields: Any
     ) -> VoiceRunner:
         env = {**ENVIRON, **(environ or {})}
         state = RunnerState.create(config or voice_config(fake, **fields), environ=env, drain_seconds=5)
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(state), host="127.0.0.1", port=0, log_config=None, lifespan="on")
-        )
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # pytest owns signals
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        servers.append((server, task))
-        return VoiceRunner(f"ws://127.0.0.1:{port}", state)
+        server = await serve(create_app(state))
+        served.append(server)
+        return VoiceRunner(f"ws://127.0.0.1:{server.port}", state)
 
     yield start
-    for server, task in servers:
-        server.should_exit = True
-        await task
+    for server in served:
+        await server.stop()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openai_server import tone
 
 
@@ -32,32 +33,18 @@ class Connection:
     audio_bytes: int = 0
 
 
-class FakeSpeechProviders:
+class FakeSpeechProviders(LoopbackServer):
     """`async with FakeSpeechProviders() as fake:` -> fake.ws_url is ws://127.0.0.1:<port>."""
 
     def __init__(self, *, transcript: str = "What are your opening hours?", speech_ms: int = 400) -> None:
         self.transcript = transcript
         self.speech_ms = speech_ms
         self.connections: list[Connection] = []
-        self.port = 0
-        self._runner: web.AppRunner | None = None
         app = web.Application()
         app.router.add_get("/v1/listen", self._deepgram)
         app.router.add_get("/v1/text-to-speech/{voice}/multi-stream-input", self._elevenlabs)
         app.router.add_get("/tts/websocket", self._cartesia)
-        self.app = app
-
-    async def __aenter__(self) -> FakeSpeechProviders:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        super().__init__(app)
 
     @property
     def ws_url(self) -> str:
