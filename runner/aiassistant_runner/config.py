@@ -8,6 +8,7 @@ Pure pydantic: the operator imports this module without Pipecat.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,7 +22,14 @@ SERIALIZERS: tuple[str, ...] = ("protobuf", "twilio", "telnyx", "plivo", "exotel
 
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what OpenAI-compatible APIs accept as a function name
 # Built-in tools the runner always offers; a spec tool may not take their names.
-BUILTIN_TOOLS = ("end_call", "stop_service")
+END_CALL = "end_call"
+STOP_SERVICE = "stop_service"
+BUILTIN_TOOLS = (END_CALL, STOP_SERVICE)
+
+
+def key_value_lines(values: Mapping[str, Any]) -> str:
+    """`key: value` lines in key order: how parameters reach the model (the seed appended them)."""
+    return "\n".join(f"{k}: {v}" for k, v in sorted(values.items()))
 
 
 class CamelModel(BaseModel):
@@ -160,8 +168,7 @@ class RunnerConfig(CamelModel):
         """The init prompt, then the parameters as `key: value` lines (the seed appended them)."""
         if not self.parameters:
             return self.init_prompt
-        lines = "\n".join(f"{k}: {v}" for k, v in sorted(self.parameters.items()))
-        return f"{self.init_prompt}\n\n{lines}"
+        return f"{self.init_prompt}\n\n{key_value_lines(self.parameters)}"
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True, indent=2)

@@ -67,8 +67,13 @@ def openai_error(
 ) -> JSONResponse:
     """An error body any OpenAI client understands (it raises BadRequestError etc. from it)."""
     headers = {"Retry-After": "1"} if status == 503 else None
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(_error_body(message, type_, param, code), status_code=status, headers=headers)
+
+
+def _error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
 def unavailable(err: CapacityError) -> JSONResponse:
@@ -252,6 +257,4 @@ async def _stream(
 
 def _error_event(message: str, type_: str) -> str:
     # The openai client raises APIError on an SSE event carrying an `error` object.
-    return (
-        f"data: {json.dumps({'error': {'message': message, 'type': type_, 'param': None, 'code': None}})}\n\n"
-    )
+    return f"data: {json.dumps(_error_body(message, type_))}\n\n"

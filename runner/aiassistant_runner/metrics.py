@@ -7,6 +7,7 @@ these metrics, so a pipeline only adds the observer (and enables metrics in its 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import (
@@ -134,6 +135,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+@functools.cache
 def _observer_class() -> Any:
     # Pipecat is imported on first use: the operator imports nothing from here, and the runner's
     # /healthz should not wait for Pipecat's import at start.

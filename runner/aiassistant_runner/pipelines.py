@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .config import END_CALL
 from .speech import create_stt, create_tts
-from .tools import END_CALL
 
 if TYPE_CHECKING:
     from fastapi import WebSocket
     from pipecat.observers.base_observer import BaseObserver
     from pipecat.pipeline.worker import PipelineWorker
-    from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.serializers.base_serializer import FrameSerializer
     from pipecat.services.llm_service import FunctionCallParams
     from pipecat.transports.websocket.fastapi import FastAPIWebsocketTransport
@@ -62,7 +61,6 @@ class CallPipeline:
 
     worker: PipelineWorker
     transport: FastAPIWebsocketTransport
-    context: LLMContext
 
 
 def build_call_pipeline(
@@ -126,7 +124,7 @@ def build_call_pipeline(
         config.engine_model,
         state.llm_key(),
         [],
-        state.tools.schema((END_CALL,)).standard_tools,
+        None,  # the tools: set below from what state.tools.register() advertises
         base_url=state.llm_base_url,
         system_instruction=config.system_instruction(),
         user_params=user_params,
@@ -142,7 +140,7 @@ def build_call_pipeline(
         )
         await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
 
-    state.tools.register(llm, builtins={END_CALL: end_call})  # the handlers; the schema is above
+    aggregators.user().context.set_tools(state.tools.register(llm, builtins={END_CALL: end_call}))
     pipeline = Pipeline(
         [
             transport.input(),
@@ -180,4 +178,4 @@ def build_call_pipeline(
             state.metrics.llm_error()
             await worker.queue_frame(TTSSpeakFrame(VOICE_APOLOGY, append_to_context=False))
 
-    return CallPipeline(worker=worker, transport=transport, context=aggregators.user().context)
+    return CallPipeline(worker=worker, transport=transport)

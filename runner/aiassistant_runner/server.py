@@ -26,13 +26,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.websockets import WebSocketState
 
 from . import __version__
+from .calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
 from .config import SERIALIZERS
 from .sessions import CapacityError
 from .state import RunnerState
 
 log = logging.getLogger(__name__)
 
-WS_POLICY_VIOLATION = 1008
 WS_TRY_AGAIN_LATER = 1013
 
 
@@ -115,8 +115,6 @@ def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
         if not_ready is not None:
             await websocket.close(WS_TRY_AGAIN_LATER, f"runner is {not_ready}")
             return
-        from .calls import handle_call  # the voice stack is imported on the first call
-
         try:
             await handle_call(websocket, serializer, state)
         except CapacityError as err:

@@ -58,11 +58,6 @@ class Sessions:
     def draining(self) -> bool:
         return self._draining
 
-    @property
-    def ready(self) -> bool:
-        """What /readyz reports: accepting sessions (not draining, below capacity)."""
-        return not self._draining and self.active < self.max_sessions
-
     def not_ready_reason(self) -> str | None:
         if self._draining:
             return "draining"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from .config import STTConfig, TTSConfig
 from .speech_registry import STT_PROVIDERS, TTS_PROVIDERS, SpeechProvider, stt_provider, tts_provider
-from .state import MissingKeyError
+from .state import require_env
 
 if TYPE_CHECKING:
     from pipecat.services.stt_service import STTService
@@ -42,13 +42,8 @@ def create_tts(config: TTSConfig, environ: Mapping[str, str] | None = None) -> T
 
 
 def _key(provider: SpeechProvider, field: str, environ: Mapping[str, str] | None) -> str:
-    env = os.environ if environ is None else environ
-    value = env.get(provider.key_env, "")
-    if not value:
-        raise MissingKeyError(
-            f"{provider.key_env} is not set: the {field} type {provider.name} reads its API key from this env var"
-        )
-    return value
+    why = f"the {field} type {provider.name} reads its API key from this env var"
+    return require_env(os.environ if environ is None else environ, provider.key_env, why)
 
 
 def _language(value: str) -> Any:

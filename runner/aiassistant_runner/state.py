@@ -23,7 +23,15 @@ DEFAULT_DRAIN_SECONDS = 25.0
 
 
 class MissingKeyError(RuntimeError):
-    """The LLM key env var is unset; the message names the variable, never a value."""
+    """A key env var is unset; the message names the variable, never a value."""
+
+
+def require_env(environ: Mapping[str, str], name: str, why: str) -> str:
+    """The value of the key env var `name`; MissingKeyError "<name> is not set: <why>" if empty."""
+    value = environ.get(name, "")
+    if not value:
+        raise MissingKeyError(f"{name} is not set: {why}")
+    return value
 
 
 @dataclass
@@ -66,10 +74,6 @@ class RunnerState:
         )
 
     @property
-    def draining(self) -> bool:
-        return self.sessions.draining
-
-    @property
     def llm_type(self) -> str:
         """The engine target, e.g. "grok" (the factory's `type`)."""
         return self.engine.target.name
@@ -85,11 +89,8 @@ class RunnerState:
 
     def llm_key(self) -> str:
         """The LLM API key from the target's env var (e.g. XAI_API_KEY). Never log the result."""
-        name = self.engine.target.key_env
-        value = self.environ.get(name, "")
-        if not value:
-            raise MissingKeyError(f"{name} is not set: the {self.llm_type} API key comes from this env var")
-        return value
+        why = f"the {self.llm_type} API key comes from this env var"
+        return require_env(self.environ, self.engine.target.key_env, why)
 
     @property
     def turns(self) -> TurnEngine:

@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from .config import STOP_SERVICE, key_value_lines
 from .conversations import RequestError, openai_error, read_json_object, unavailable
 from .sessions import CapacityError
 from .state import RunnerState
@@ -60,8 +61,7 @@ def parse_task(body: dict[str, Any]) -> list[dict[str, Any]]:
             raise RequestError(f"parameters.{key}", "must be a string, number or boolean")
     messages: list[dict[str, Any]] = []
     if parameters:
-        lines = "\n".join(f"{k}: {v}" for k, v in sorted(parameters.items()))
-        messages.append({"role": "system", "content": f"Task parameters:\n{lines}"})
+        messages.append({"role": "system", "content": f"Task parameters:\n{key_value_lines(parameters)}"})
     messages.append({"role": "user", "content": text})
     return messages
 
@@ -93,7 +93,7 @@ async def run_task(request: Request, state: RunnerState) -> Response:
         "status": status,
         "output": result.text,
         "result": result.result if status == "stopped" else result.text,
-        "toolCalls": [call.as_dict() for call in result.tool_calls if call.name != "stop_service"],
+        "toolCalls": [call.as_dict() for call in result.tool_calls if call.name != STOP_SERVICE],
         "usage": {
             "promptTokens": result.prompt_tokens,
             "completionTokens": result.completion_tokens,

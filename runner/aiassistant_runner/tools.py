@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from .config import ToolConfig
+from .config import END_CALL, STOP_SERVICE, ToolConfig
 from .metrics import Metrics
 
 if TYPE_CHECKING:
@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 BuiltinHandler = Callable[["FunctionCallParams"], Awaitable[None]]
 # Told about every finished call: (name, arguments, result). Tasks record their tool calls with it.
 ToolCallListener = Callable[[str, Mapping[str, Any], Any], None]
-
-END_CALL = "end_call"
-STOP_SERVICE = "stop_service"
 
 # The built-ins' schemas: (description, properties, required).
 BUILTIN_SCHEMAS: dict[str, tuple[str, dict[str, Any], list[str]]] = {

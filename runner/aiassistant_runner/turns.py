@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
-from .tools import STOP_SERVICE
+from .config import STOP_SERVICE
 
 if TYPE_CHECKING:
     from pipecat.services.openai.base_llm import BaseOpenAILLMService
@@ -50,7 +51,6 @@ APOLOGY = "Sorry, I can't answer right now. Please try again in a moment."
 LLM_MAX_RETRIES = 1
 RETRY_STATUSES = frozenset({408, 409, 429})
 RETRY_DELAY_SECONDS = 0.5
-DEFAULT_LLM_TIMEOUT_SECONDS = 30.0
 TEXT_MAX_ROUNDS = 8  # model calls in one text turn: a model looping on tools gets cut off
 TASK_MAX_ROUNDS = 32
 
@@ -108,7 +108,7 @@ class LLMTurnError(Exception):
 class TurnEngine:
     """Runs turns on one LLM service shared by every text conversation and task of the process."""
 
-    def __init__(self, state: RunnerState, *, timeout: float = DEFAULT_LLM_TIMEOUT_SECONDS) -> None:
+    def __init__(self, state: RunnerState, *, timeout: float) -> None:
         self._state = state
         self._timeout = timeout
         self._llm: BaseOpenAILLMService | None = None
@@ -339,16 +339,19 @@ class TurnEngine:
 def _request(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The OpenAI client's keyword arguments -> (JSON body, extra headers): unset values dropped,
     `extra_body` merged in, as the client itself would send them."""
-    body = {k: v for k, v in params.items() if _given(v) and not k.startswith("extra_")}
+    unset = _unset_types()
+    body = {k: v for k, v in params.items() if not isinstance(v, unset) and not k.startswith("extra_")}
     body.update(params.get("extra_body") or {})
     return body, dict(params.get("extra_headers") or {})
 
 
-def _given(value: Any) -> bool:
+@functools.cache
+def _unset_types() -> tuple[type, ...]:
+    # Imported once, not per request parameter: this runs on every model round.
     from openai import NotGiven, Omit
     from pipecat.utils.types import NotGiven as PipecatNotGiven
 
-    return not isinstance(value, NotGiven | Omit | PipecatNotGiven)
+    return (NotGiven, Omit, PipecatNotGiven)
 
 
 def _completion_usage(usage: dict[str, Any]) -> Any:
