@@ -29,12 +29,19 @@ from typing import Any
 import kopf
 
 from . import kube, metrics, persistence
-from .render import SecretKeyRef, endpoint, referenced_secrets, render, runner_name, secrets_hash
+from .render import (
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    SecretKeyRef,
+    endpoint,
+    referenced_secrets,
+    render_parsed,
+    runner_name,
+    secrets_hash,
+)
 from .settings import Settings
 from .spec import GROUP, PLURAL, VERSION, SpecError, parse_spec
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "aiassistant-operator"}
-INSTANCE_LABEL = "app.kubernetes.io/instance"
 SECRET_RETRY_SECONDS = 10.0
 
 Key = tuple[str, str]  # namespace, name
@@ -248,7 +255,7 @@ class Reconciler:
 
         digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
         outcome.secrets_hash = secrets_hash(refs, digests)
-        objects = render(body, self.settings, outcome.secrets_hash)
+        objects = render_parsed(meta, spec, refs, self.settings, outcome.secrets_hash)
         # Independent objects: applied concurrently (a pod waits for its ConfigMap anyway).
         written = await asyncio.gather(*(kube.apply(obj, self.kopf_settings, logger) for obj in objects))
         changed = [obj["kind"] for obj, wrote in zip(objects, written, strict=True) if wrote]

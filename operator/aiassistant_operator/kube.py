@@ -25,7 +25,6 @@ PATHS: Mapping[str, tuple[str, str]] = {
 ATTEMPTS = 5  # for write conflicts (409) and objects vanishing between calls (404)
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-APIError = errors.APIError
 NotFound = errors.APINotFoundError
 Conflict = errors.APIConflictError
 

@@ -50,8 +50,12 @@ def endpoint(name: str, namespace: str) -> str:
     return f"http://{runner_name(name)}.{namespace}.svc:{PORT}"
 
 
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "aiassistant-operator"}  # how the operator finds its objects
+
+
 def selector_labels(name: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": "aiassistant-runner", "app.kubernetes.io/instance": name}
+    return {"app.kubernetes.io/name": "aiassistant-runner", INSTANCE_LABEL: name}
 
 
 def labels(name: str) -> dict[str, str]:
@@ -59,7 +63,7 @@ def labels(name: str) -> dict[str, str]:
         **selector_labels(name),
         "app.kubernetes.io/component": "runner",
         "app.kubernetes.io/part-of": "aiassistant",
-        "app.kubernetes.io/managed-by": "aiassistant-operator",
+        **MANAGED_BY,
     }
 
 
@@ -199,14 +203,24 @@ def render(assistant: Mapping[str, Any], settings: Settings, secrets_hash: str =
     """The objects the operator applies for one AIAssistant (full CR dict; metadata.uid makes the
     ownerReferences). Raises SpecError, naming the field, for a spec the operator will not run."""
     metadata = assistant.get("metadata") or {}
-    name = metadata.get("name")
-    if not name:
+    if not metadata.get("name"):
         raise SpecError("metadata.name: required")
+    spec = parse_spec(assistant.get("spec"), settings.registry())
+    return render_parsed(metadata, spec, referenced_secrets(spec, settings), settings, secrets_hash)
+
+
+def render_parsed(
+    metadata: Mapping[str, Any],
+    spec: AIAssistantSpec,
+    refs: list[SecretKeyRef],
+    settings: Settings,
+    secrets_hash: str = "",
+) -> list[dict[str, Any]]:
+    """`render` for a spec `parse_spec` accepted and its `referenced_secrets`: the operator's
+    reconcile has both already, and parsing again would be half of the rendering time."""
+    name = metadata["name"]
     namespace = metadata.get("namespace") or "default"
-    registry = settings.registry()
-    spec = parse_spec(assistant.get("spec"), registry)
-    refs = referenced_secrets(spec, settings)
-    config_json = to_runner_config(name, namespace, spec, registry).to_json()
+    config_json = to_runner_config(name, namespace, spec, settings.registry()).to_json()
     owner = _owner(metadata)
     selector = selector_labels(name)
 

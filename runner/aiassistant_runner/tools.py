@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # A built-in tool handler is a plain Pipecat function-call handler: it answers through
 # `params.result_callback` (and may pass FunctionCallResultProperties, e.g. run_llm=False).
 BuiltinHandler = Callable[["FunctionCallParams"], Awaitable[None]]
-# Told about every finished call: (name, arguments, result). Tasks record their tool calls with it.
+# Told about every finished spec tool call: (name, arguments, result).
 ToolCallListener = Callable[[str, Mapping[str, Any], Any], None]
 
 # The built-ins' schemas: (description, properties, required).
