@@ -14,10 +14,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiassistant_runner.speech_registry import stt_provider, tts_provider
-
 from .settings import DEFAULT_SECRETS_ENV, Settings
-from .spec import API_VERSION, KIND, AIAssistantSpec, SpecError, parse_spec, to_runner_config
+from .spec import (
+    API_VERSION,
+    KIND,
+    AIAssistantSpec,
+    SecretRef,
+    SpecError,
+    key_uses,
+    parse_spec,
+    to_runner_config,
+)
 
 PORT = 8000
 PORT_NAME = "http"
@@ -74,31 +81,23 @@ def referenced_secrets(spec: AIAssistantSpec, settings: Settings) -> list[Secret
     use OPENAI_API_KEY) share it (parse_spec rejects two different explicit ones). Without any
     explicit ref, the operator's default key Secret for the provider is used.
     """
-    target = spec.engine(settings.registry()).target
-    wants = [("spec.secretRef", target.name, target.key_env, spec.secret_ref)]
-    if spec.stt is not None:
-        provider = stt_provider(spec.stt.type)
-        wants.append(("spec.stt.secretRef", provider.name, provider.key_env, spec.stt.secret_ref))
-    if spec.tts is not None:
-        provider = tts_provider(spec.tts.type)
-        wants.append(("spec.tts.secretRef", provider.name, provider.key_env, spec.tts.secret_ref))
-
-    by_env: dict[str, SecretKeyRef] = {}
-    for _, _, env, ref in wants:
-        if ref is not None and env not in by_env:
-            by_env[env] = SecretKeyRef(name=ref.name, key=ref.key, env=env)
-    for field, provider_name, env, _ in wants:
-        if env in by_env:
+    uses = key_uses(spec, settings.registry())
+    explicit: dict[str, SecretRef] = {}
+    for use in uses:
+        if use.ref is not None:
+            explicit.setdefault(use.env, use.ref)
+    refs: dict[str, SecretKeyRef] = {}
+    for use in uses:
+        if use.env in refs:
             continue
-        default = settings.default_secret(provider_name)
-        if default is None:
+        ref = explicit.get(use.env) or settings.default_secret(use.provider)
+        if ref is None:
             raise SpecError(
-                f"{field}: required, because the operator has no default key Secret for "
-                f"{provider_name} ({DEFAULT_SECRETS_ENV})"
+                f"{use.field}: required, because the operator has no default key Secret for "
+                f"{use.provider} ({DEFAULT_SECRETS_ENV})"
             )
-        by_env[env] = SecretKeyRef(name=default.name, key=default.key, env=env)
-    order = [env for _, _, env, _ in wants]
-    return sorted(by_env.values(), key=lambda ref: order.index(ref.env))
+        refs[use.env] = SecretKeyRef(name=ref.name, key=ref.key, env=use.env)
+    return list(refs.values())
 
 
 def secrets_hash(refs: Iterable[SecretKeyRef], secret_data: Mapping[str, Mapping[str, str]]) -> str:

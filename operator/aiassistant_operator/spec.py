@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, ValidationError, field_validator
@@ -315,18 +316,35 @@ def _messages(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
+@dataclass(frozen=True)
+class KeyUse:
+    """One key the runner pod needs: the spec field naming its Secret, the provider, its env var."""
+
+    field: str
+    provider: str
+    env: str
+    ref: SecretRef | None
+
+
+def key_uses(spec: AIAssistantSpec, registry: Registry) -> list[KeyUse]:
+    """The keys of the engine, then STT, then TTS (providers may share an env var)."""
+    target = spec.engine(registry).target
+    uses = [KeyUse("spec.secretRef", target.name, target.key_env, spec.secret_ref)]
+    if spec.stt:
+        stt = stt_provider(spec.stt.type)
+        uses.append(KeyUse("spec.stt.secretRef", stt.name, stt.key_env, spec.stt.secret_ref))
+    if spec.tts:
+        tts = tts_provider(spec.tts.type)
+        uses.append(KeyUse("spec.tts.secretRef", tts.name, tts.key_env, spec.tts.secret_ref))
+    return uses
+
+
 def _check_shared_keys(spec: AIAssistantSpec, registry: Registry) -> None:
     """Two explicit secretRefs feeding the same env var (openai engine + openai STT/TTS all use
     OPENAI_API_KEY) must agree: a pod has one OPENAI_API_KEY. An omitted one shares the other's."""
-    wants: list[tuple[str, str, SecretRef | None]] = [
-        ("spec.secretRef", spec.engine(registry).target.key_env, spec.secret_ref)
-    ]
-    if spec.stt:
-        wants.append(("spec.stt.secretRef", stt_provider(spec.stt.type).key_env, spec.stt.secret_ref))
-    if spec.tts:
-        wants.append(("spec.tts.secretRef", tts_provider(spec.tts.type).key_env, spec.tts.secret_ref))
     seen: dict[str, tuple[str, SecretRef]] = {}
-    for field, env, ref in wants:
+    for use in key_uses(spec, registry):
+        field, env, ref = use.field, use.env, use.ref
         if ref is None:
             continue
         if env in seen and seen[env][1] != ref:
