@@ -119,14 +119,16 @@ class Reconciler:
 
     settings: Settings
     kopf_settings: kopf.OperatorSettings
+    # kopf's indexes, created once before the startup handler: Secret key digests, and readyReplicas
+    # of the runner Deployments (complete before any handler runs, so a restarted operator does not
+    # flap a Ready assistant to Pending).
+    secrets: kopf.Index[Key, dict[str, str]]
+    readiness: kopf.Index[Key, int]
     locks: collections.defaultdict[Key, asyncio.Lock] = field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     outcomes: dict[Key, Outcome] = field(default_factory=dict)
     written: dict[Key, dict[str, Any]] = field(default_factory=dict)  # last status written
-    # readyReplicas of the runner Deployments: a kopf index, complete before any handler runs, so a
-    # restarted operator does not flap a Ready assistant to Pending. Handlers hand it over.
-    readiness: kopf.Index[Key, int] | None = None
     # Which assistants use which Secret, as of their last reconcile, and their last body (metadata
     # and spec): a Secret event reconciles its users. Kept here, not in a kopf index, which would
     # run on every write of every assistant (its status writes included).
@@ -154,28 +156,28 @@ class Reconciler:
             self.users.setdefault((namespace, secret), set()).add(key)
         self._uses[key] = refs
 
-    async def secret_changed(
-        self, key: Key, secrets: kopf.Index[Key, dict[str, str]], logger: Logger
-    ) -> None:
+    async def secret_changed(self, key: Key, logger: Logger) -> None:
         """Reconcile an assistant that uses a changed Secret if its view of the Secret changed."""
         async with self.locks[key]:
             outcome, body = self.outcomes.get(key), self.bodies.get(key)
             if outcome is None or body is None:
                 return  # not reconciled yet: its own handler will see the Secret
             refs, namespace = self._uses.get(key, []), key[0]
-            digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
-            if not _missing(refs, namespace, secrets) and secrets_hash(refs, digests) == outcome.secrets_hash:
+            digests = {r.name: _one(self.secrets, (namespace, r.name)) for r in refs}
+            if (
+                not _missing(refs, namespace, self.secrets)
+                and secrets_hash(refs, digests) == outcome.secrets_hash
+            ):
                 return
             logger.info(f"A Secret of AIAssistant {key[1]!r} changed: reconciling it")
             with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
                 # Still missing or invalid: the status says so; the assistant's own handler retries.
                 with metrics.RECONCILE_SECONDS.time():
-                    await self._reconcile(key, body, secrets, logger, False, None)
+                    await self._reconcile(key, body, logger, False, None)
 
     async def reconcile(
         self,
         body: Mapping[str, Any],
-        secrets: kopf.Index[Key, dict[str, str]],
         logger: Logger,
         create: bool,
         patch: kopf.Patch | None = None,
@@ -186,13 +188,12 @@ class Reconciler:
         key: Key = (meta["namespace"], meta["name"])
         async with self.locks[key]:
             with metrics.RECONCILE_SECONDS.time():
-                await self._reconcile(key, body, secrets, logger, create, patch)
+                await self._reconcile(key, body, logger, create, patch)
 
     async def _reconcile(
         self,
         key: Key,
         body: Mapping[str, Any],
-        secrets: kopf.Index[Key, dict[str, str]],
         logger: Logger,
         create: bool,
         patch: kopf.Patch | None,
@@ -243,7 +244,7 @@ class Reconciler:
         outcome.endpoint = endpoint(name, namespace)
         outcome.replicas = spec.replicas
         self._remember(key, body, refs)
-        missing = _missing(refs, namespace, secrets)
+        missing = _missing(refs, namespace, self.secrets)
         if missing:
             outcome.secret = ("False", "SecretMissing", missing)
             await self._finish(key, body, outcome, logger, patch)
@@ -253,7 +254,7 @@ class Reconciler:
             raise kopf.TemporaryError(missing, delay=SECRET_RETRY_SECONDS)
         outcome.secret = ("True", "SecretFound", ", ".join(f"{r.name}/{r.key}" for r in refs) + " found")
 
-        digests = {r.name: _one(secrets, (namespace, r.name)) for r in refs}
+        digests = {r.name: _one(self.secrets, (namespace, r.name)) for r in refs}
         outcome.secrets_hash = secrets_hash(refs, digests)
         objects = render_parsed(meta, spec, refs, self.settings, outcome.secrets_hash)
         # Independent objects: applied concurrently (a pod waits for its ConfigMap anyway).
@@ -296,7 +297,7 @@ class Reconciler:
         last seen (after a restart, nothing was written by this process yet). With kopf's `patch`,
         the status joins it: kopf sends it with its own bookkeeping when the handler returns."""
         last = self.written.get(key) or {k: v for k, v in on_server.items() if k != persistence.FIELD}
-        ready = next(iter(self.readiness.get(key, []) if self.readiness is not None else []), 0)
+        ready = next(iter(self.readiness.get(key, [])), 0)
         status = outcome.status(ready, last.get("conditions") or [])
         if last == status and not force:
             self.written[key] = status  # as on the server (e.g. after a restart): nothing to write
@@ -374,7 +375,7 @@ def _reconciler(memo: Any) -> Reconciler:
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     """kopf settings shared by `run`, `dev` and the tests, and the per-operator Reconciler."""
     persistence.configure(settings)  # kopf's bookkeeping in status.kopf: one /status PATCH
     settings.posting.reporting_component = "aiassistant-operator"
@@ -382,15 +383,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = (0.2, 0.5, 1, 2, 5, 10)
     settings.watching.server_timeout = settings.watching.server_timeout or 300
     our_settings = memo.get("settings") or Settings.from_env()
-    memo["reconciler"] = Reconciler(settings=our_settings, kopf_settings=settings)
+    memo["reconciler"] = Reconciler(
+        settings=our_settings,
+        kopf_settings=settings,
+        # kopf passes every index by its name, to startup handlers too; the objects stay the same.
+        secrets=kwargs["secret_keys"],
+        readiness=kwargs["runner_readiness"],
+    )
 
 
 # Handlers and indexers are all `async def`: kopf runs sync ones in a thread pool, a thread hop
 # per watch event.
-
-
-def _index(kwargs: Mapping[str, Any], name: str) -> kopf.Index[Key, Any]:
-    return kwargs[name]  # kopf passes every index by its name
 
 
 @kopf.index("v1", "secrets")
@@ -408,11 +411,9 @@ async def secret_keys(
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
 async def assistant_changed(
-    body: kopf.Body, reason: str, patch: kopf.Patch, memo: Any, logger: Logger, **kwargs: Any
+    body: kopf.Body, reason: str, patch: kopf.Patch, memo: Any, logger: Logger, **_: Any
 ) -> None:
-    rec = _reconciler(memo)
-    rec.readiness = _index(kwargs, "runner_readiness")
-    await rec.reconcile(body, _index(kwargs, "secret_keys"), logger, create=reason == "create", patch=patch)
+    await _reconciler(memo).reconcile(body, logger, create=reason == "create", patch=patch)
 
 
 def _deleted_or_drifted(
@@ -436,27 +437,25 @@ def _used_secret(namespace: str | None, name: str, memo: Any, **_: Any) -> bool:
 
 @kopf.on.event(GROUP, VERSION, PLURAL, when=_deleted_or_drifted)
 async def assistant_event(
-    type: str, namespace: str | None, name: str, memo: Any, logger: Logger, **kwargs: Any
+    type: str, namespace: str | None, name: str, memo: Any, logger: Logger, **_: Any
 ) -> None:
     rec = _reconciler(memo)
     if type == "DELETED":  # owned objects go by ownerReferences; drop our caches
         rec.forget((namespace or "", name))
     else:
-        rec.readiness = _index(kwargs, "runner_readiness")
         await rec.restore_status((namespace or "", name), logger)
 
 
 @kopf.on.event("v1", "secrets", when=_used_secret)  # quiet about the Secrets no assistant uses
 async def secret_changed(
-    type: str, namespace: str | None, name: str, memo: Any, logger: Logger, **kwargs: Any
+    type: str, namespace: str | None, name: str, memo: Any, logger: Logger, **_: Any
 ) -> None:
     """Reconcile the assistants that use this Secret if their view of it changed."""
     if type is None:
         return  # the initial listing: resume handlers take care of every assistant
     rec = _reconciler(memo)
-    rec.readiness = _index(kwargs, "runner_readiness")
     for key in sorted(rec.users.get((namespace or "", name), ())):
-        await rec.secret_changed(key, _index(kwargs, "secret_keys"), logger)
+        await rec.secret_changed(key, logger)
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED_BY)
@@ -468,25 +467,24 @@ async def runner_readiness(
     return {(namespace or "", instance): int(status.get("readyReplicas") or 0)} if instance else {}
 
 
-def _readiness_news(namespace: str | None, labels: Mapping[str, str], memo: Any, **kwargs: Any) -> bool:
+def _readiness_news(namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any) -> bool:
     """Whether an owned Deployment's readiness differs from the assistant's written status: most
     Deployment events (its creation, rollouts) change nothing there, and skip the handler."""
     key = (namespace or "", labels.get(INSTANCE_LABEL) or "")
-    written = _reconciler(memo).written.get(key)
-    ready = next(iter(_index(kwargs, "runner_readiness").get(key, [])), 0)
+    rec = _reconciler(memo)
+    written = rec.written.get(key)
+    ready = next(iter(rec.readiness.get(key, [])), 0)
     return written is not None and written.get("readyReplicas") != ready
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY, when=_readiness_news)
 async def deployment_changed(
-    namespace: str | None, labels: Mapping[str, str], memo: Any, logger: Logger, **kwargs: Any
+    namespace: str | None, labels: Mapping[str, str], memo: Any, logger: Logger, **_: Any
 ) -> None:
     """Readiness of an owned Deployment -> the assistant's readyReplicas, phase and Ready condition."""
     instance = labels.get(INSTANCE_LABEL)
     if instance:
-        rec = _reconciler(memo)
-        rec.readiness = _index(kwargs, "runner_readiness")  # already updated by kopf for this event
-        await rec.readiness_changed((namespace or "", instance), logger)
+        await _reconciler(memo).readiness_changed((namespace or "", instance), logger)
 
 
 @kopf.on.probe(id="assistants")
