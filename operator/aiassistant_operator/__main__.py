@@ -2,19 +2,22 @@
 
     aiassistant-operator render -f examples/grok-assistant.yaml   # the objects it would create
     aiassistant-operator run                                      # the controller (in the cluster)
-    aiassistant-operator dev --examples examples                  # embedded API + operator + examples
+    aiassistant-operator dev --examples examples                  # local control plane + operator + examples
 
-Each subcommand lives in its own module, imported only when chosen: `render` needs no kopf,
-`run`/`dev` do.
+Each subcommand lives in its own module, imported only when chosen: `render` needs no kopf, `run`
+does. More commands come from installed plugins (entry points in the group
+`aiassistant_operator.commands`): `dev` is the dev tools' (aiassistant_devtools.dev), absent from the
+operator image.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from types import ModuleType
 
 from . import __version__
 
@@ -31,12 +34,28 @@ def _port(value: str) -> int:
     return port
 
 
+PLUGIN_GROUP = "aiassistant_operator.commands"
+
+
+def _plugins() -> list[ModuleType]:
+    """Modules of installed command plugins (each has `add_parser(subparsers)` and `main(args)`)."""
+    modules = []
+    for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            modules.append(entry.load())
+        except ImportError:
+            continue  # declared by the distribution, but its package is not in this image
+    return modules
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Kubernetes operator that turns AIAssistant resources into Pipecat voice/text bots.",
         epilog=f"Run '{PROG} COMMAND --help' for a command's options. Settings come from "
-        "AIASSISTANT_* env vars (the helm chart sets them).",
+        "AIASSISTANT_* env vars (the helm chart sets them). 'dev' (a local control plane with the "
+        "operator and examples) comes with the dev tools: pip install 'aiassistant-operator[dev]' "
+        "from a checkout.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -98,36 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
-    dev = commands.add_parser(
-        "dev",
-        help="try it locally: embedded Kubernetes API + operator + examples, until Ctrl-C",
-        description="Start an in-process Kubernetes API emulator (test/dev tooling, not a cluster), "
-        "install the CRD, run the operator against it, apply the examples and print their status "
-        "and how to point kubectl at it.",
-    )
-    dev.add_argument(
-        "--examples",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="apply the YAML files in DIR after start (e.g. examples)",
-    )
-    dev.add_argument("--once", action="store_true", help="print the status table once and exit")
-    dev.add_argument(
-        "--port", type=_port, default=0, help="port of the embedded API (default: 0, a free port)"
-    )
-    dev.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="write a kubeconfig for the embedded API to PATH (for kubectl --kubeconfig)",
-    )
+    for plugin in _plugins():
+        plugin.add_parser(commands)
     return parser
 
 
 def _dispatch(command: str, args: argparse.Namespace) -> int:
     """Import the command's module only now: `render` must work without kopf installed."""
+    plugin = getattr(args, "plugin", None)
+    if plugin is not None:
+        return int(plugin.main(args) or 0)
     module_name = f"aiassistant_operator.cli_{command}"
     try:
         module = importlib.import_module(module_name)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from .spec import GROUP, KIND, PLURAL, VERSION, AIAssistantSpec, AIAssistantStatus
+from .spec import GROUP, KIND, NAME_RULE, PLURAL, VERSION, AIAssistantSpec, AIAssistantStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILES = (
@@ -104,6 +104,8 @@ class _NoAliasDumper(yaml.SafeDumper):
 
 
 def _check_descriptions(node: dict[str, Any], path: str) -> None:
+    if path == f"{KIND}.metadata":
+        return  # ObjectMeta: described by Kubernetes itself
     if "description" not in node:
         raise SchemaError(f"{path}: no description (give the pydantic field a description)")
     for name, sub in node.get("properties", {}).items():
@@ -128,10 +130,13 @@ def crd() -> dict[str, Any]:
         "description": "An AI voice/text assistant: the operator runs it as Pipecat runner pods "
         "behind a Service (<name>-runner).",
         "required": ["spec"],
+        # At the root, where CEL may read metadata.name: the children's names must be valid.
+        "x-kubernetes-validations": [NAME_RULE],
         "properties": {
             "apiVersion": {"type": "string", "description": "Versioned schema of this object."},
             "kind": {"type": "string", "description": "REST resource this object represents."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            # The apiserver allows nothing on metadata but name/generateName (not even a description).
+            "metadata": {"type": "object"},
             "spec": spec_schema,
             "status": status_schema,
         },

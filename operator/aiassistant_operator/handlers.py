@@ -40,9 +40,10 @@ from .render import (
     secrets_hash,
 )
 from .settings import Settings
-from .spec import GROUP, PLURAL, VERSION, SpecError, parse_spec
+from .spec import GROUP, PLURAL, VERSION, SpecError, check_name, parse_spec
 
 SECRET_RETRY_SECONDS = 10.0
+API_TIMEOUT_SECONDS = 30.0  # one API request; kopf retries it (networking.error_backoffs)
 
 Key = tuple[str, str]  # namespace, name
 Cond = tuple[str, str, str]  # status, reason, message
@@ -218,6 +219,7 @@ class Reconciler:
         registry = self.settings.registry()
         raw_spec = body.get("spec")
         try:
+            check_name(name)  # an older CRD without the name rule may have let it in
             spec = parse_spec(raw_spec, registry)
             refs = referenced_secrets(spec, self.settings)
         except SpecError as err:
@@ -382,6 +384,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
     # The apiserver is near (in-cluster): retry transient 5xx soon, then back off.
     settings.networking.error_backoffs = (0.2, 0.5, 1, 2, 5, 10)
     settings.watching.server_timeout = settings.watching.server_timeout or 300
+    # kopf's default is aiohttp's 5 minutes: a stalled request would hold a reconcile that long.
+    timeout = settings.networking.request_timeout
+    if timeout is None or timeout > API_TIMEOUT_SECONDS:
+        settings.networking.request_timeout = API_TIMEOUT_SECONDS
+    settings.networking.connect_timeout = settings.networking.connect_timeout or 10
     our_settings = memo.get("settings") or Settings.from_env()
     memo["reconciler"] = Reconciler(
         settings=our_settings,

@@ -18,9 +18,11 @@ from .settings import DEFAULT_SECRETS_ENV, Settings
 from .spec import (
     API_VERSION,
     KIND,
+    RUNNER_SUFFIX,
     AIAssistantSpec,
     SecretRef,
     SpecError,
+    check_name,
     key_uses,
     parse_spec,
     to_runner_config,
@@ -49,7 +51,7 @@ class SecretKeyRef:
 
 
 def runner_name(name: str) -> str:
-    return f"{name}-runner"
+    return f"{name}{RUNNER_SUFFIX}"
 
 
 def endpoint(name: str, namespace: str) -> str:
@@ -202,8 +204,7 @@ def render(assistant: Mapping[str, Any], settings: Settings, secrets_hash: str =
     """The objects the operator applies for one AIAssistant (full CR dict; metadata.uid makes the
     ownerReferences). Raises SpecError, naming the field, for a spec the operator will not run."""
     metadata = assistant.get("metadata") or {}
-    if not metadata.get("name"):
-        raise SpecError("metadata.name: required")
+    check_name(metadata.get("name"))
     spec = parse_spec(assistant.get("spec"), settings.registry())
     return render_parsed(metadata, spec, referenced_secrets(spec, settings), settings, secrets_hash)
 

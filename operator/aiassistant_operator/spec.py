@@ -82,10 +82,36 @@ QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkM
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DATA_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
+# Every child object is `<name>-runner`; the Service's name must be a DNS-1035 label (<= 63 chars,
+# lowercase alphanumerics and '-', starting with a letter), so the assistant's name is one of <= 56.
+RUNNER_SUFFIX = "-runner"
+NAME_MAX_LENGTH = 63 - len(RUNNER_SUFFIX)
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+NAME_MESSAGE = (
+    f"metadata.name: must be a DNS-1035 label of at most {NAME_MAX_LENGTH} characters (lowercase letters, "
+    "digits and '-', starting with a letter and ending with a letter or digit), because the assistant's "
+    f"objects are named '<name>{RUNNER_SUFFIX}' and a Service name is a DNS-1035 label of at most 63"
+)
+NAME_RULE = {
+    "rule": f"size(self.metadata.name) <= {NAME_MAX_LENGTH} && self.metadata.name.matches('"
+    + DNS_1035_LABEL.replace("\\", "\\\\")
+    + "')",
+    "message": NAME_MESSAGE,
+}
+
 
 class SpecError(ValueError):
     """An AIAssistant spec the operator will not run; the message names the field and is safe for
     status, Events and logs (it never holds a key)."""
+
+
+def check_name(name: Any) -> str:
+    """The assistant's metadata.name, if every child name made from it is valid; else SpecError."""
+    if not isinstance(name, str) or not name:
+        raise SpecError("metadata.name: required")
+    if len(name) > NAME_MAX_LENGTH or re.match(DNS_1035_LABEL, name) is None:
+        raise SpecError(f"{NAME_MESSAGE} (got {name[:80]!r})")
+    return name
 
 
 def _runner_field(name: str, **overrides: Any) -> Any:

