@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install test lint unit demo bench e2e e2e-tools images clean
+.PHONY: install control-plane test lint unit demo bench e2e e2e-tools images clean
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed control-plane
 $(BIN)/.installed: pyproject.toml scripts/install_kube_tools.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -14,19 +14,25 @@ $(BIN)/.installed: pyproject.toml scripts/install_kube_tools.py
 	$(BIN)/python scripts/install_kube_tools.py $(BIN)
 	touch $@
 
+# The local Kubernetes control plane the tests and `make demo` run on, built once from upstream Go
+# modules into $(AIASSISTANT_KUBE_CACHE) (default ~/.cache/aiassistant-operator/kube); needs Go.
+control-plane: $(BIN)/.installed
+	$(BIN)/python -m aiassistant_devtools.build
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# All tests: lint, unit, integration, chart; e2e skips with its reason where Docker does not run.
+# All tests: lint, unit, integration (on the local control plane), chart; e2e skips with its
+# reason where Docker does not run.
 test: lint
 	$(BIN)/pytest -q -rs
 
 unit: install
 	$(BIN)/pytest -q tests/unit
 
-# The main job: an embedded Kubernetes API + the operator + examples/, until Ctrl-C.
+# The main job: a local Kubernetes control plane + the operator + examples/, until Ctrl-C.
 demo: install
 	$(BIN)/aiassistant-operator dev --examples examples
 

@@ -126,7 +126,8 @@ def build(root: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     work = target.parent / "wrapper"
     work.mkdir(exist_ok=True)
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOWORK": "off"}
+    goflags = " ".join(f for f in (os.environ.get("GOFLAGS", ""), "-mod=mod") if f)
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": goflags, "GOWORK": "off"}
     started = time.monotonic()
     print(f"control plane: building Kubernetes {KUBERNETES_VERSION} + kwok {KWOK_VERSION} into {target}")
     print("  (once per machine; about 15-25 minutes on 2 cores, ~3 GB of Go module and build cache)")

@@ -6,8 +6,8 @@
 
 Each subcommand lives in its own module, imported only when chosen: `render` needs no kopf, `run`
 does. More commands come from installed plugins (entry points in the group
-`aiassistant_operator.commands`): `dev` is the dev tools' (aiassistant_devtools.dev), absent from the
-operator image.
+`aiassistant_operator.commands`): `dev` comes from the dev tools' package, which the operator image
+does not have.
 """
 
 from __future__ import annotations

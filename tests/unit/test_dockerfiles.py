@@ -69,9 +69,28 @@ def test_every_copied_path_exists_and_is_in_the_build_context(image: str) -> Non
         assert dockerignore_keeps(source), f".dockerignore excludes {source}, which {image} copies"
 
 
-def test_the_build_context_excludes_the_venv_and_tests() -> None:
-    for path in (".venv", ".git", "tests", "charts"):
+def test_the_build_context_excludes_the_venv_tests_and_dev_tools() -> None:
+    for path in (".venv", ".git", "tests", "charts", "devtools", "benchmarks", "scripts"):
         assert not dockerignore_keeps(path), f".dockerignore should exclude {path}"
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_no_dev_or_test_code_in_the_product_packages(image: str) -> None:
+    """The images copy only product packages; those hold no emulator, harness or test helper."""
+    for source in copy_sources(IMAGES[image]):
+        assert not source.startswith(("devtools", "tests", "benchmarks")), source
+    for package in (ROOT / "operator" / "aiassistant_operator", ROOT / "runner" / "aiassistant_runner"):
+        names = {p.stem for p in package.glob("*.py")}
+        assert not names & {"emulator", "cli_dev", "controlplane", "fakes", "conftest"}, names
+        code = "\n".join(p.read_text() for p in package.glob("*.py"))
+        for word in (
+            "import kmock",
+            "from kmock",
+            "import aiassistant_devtools",
+            "from aiassistant_devtools",
+        ):
+            assert word not in code, f"{package.name}: {word}"
+        assert "from tests" not in code and "import tests" not in code, package.name
 
 
 @pytest.mark.parametrize("image", sorted(IMAGES))
@@ -146,8 +165,7 @@ def imports_without(modules: list[str], blocked: tuple[str, ...]) -> subprocess.
 
 def test_operator_image_code_needs_no_runner_extra() -> None:
     package = ROOT / "operator" / "aiassistant_operator"
-    # The dev-only emulator (kmock) and the embedded `dev` command are not part of the image's job.
-    skip = {"emulator", "cli_dev", "crdgen"}
+    skip = {"crdgen"}  # run from a checkout by developers, not in the image
     modules = [f"aiassistant_operator.{p.stem}" for p in sorted(package.glob("*.py")) if p.stem not in skip]
     result = imports_without(modules, RUNNER_ONLY)
     assert result.returncode == 0, result.stderr[-2000:]
