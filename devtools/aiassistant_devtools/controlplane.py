@@ -435,10 +435,16 @@ class ControlPlane:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
     def write_kubeconfig(
-        self, path: Path, token: str | None = None, user: str = "admin", namespace: str = "default"
+        self,
+        path: Path,
+        token: str | None = None,
+        user: str = "admin",
+        namespace: str = "default",
+        server: str | None = None,
     ) -> Path:
+        """A kubeconfig for this cluster (or `server`, e.g. a proxy in front of it), admin by default."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        config = kubeconfig(self.server, self.ca_file, token or self.admin_token, user, namespace)
+        config = kubeconfig(server or self.server, self.ca_file, token or self.admin_token, user, namespace)
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         path.chmod(0o600)
         return path

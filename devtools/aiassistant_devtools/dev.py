@@ -265,7 +265,7 @@ async def dev(args: argparse.Namespace) -> int:
 
     from .controlplane import ControlPlane
     from .kubeapi import Kube, path
-    from .operator import connection_info, running_operator
+    from .operator import running_operator
 
     settings = Settings.from_env()
     started = time.monotonic()
@@ -277,8 +277,10 @@ async def dev(args: argparse.Namespace) -> int:
             for obj in operator_identity():
                 await kube.apply(obj)
             token = cluster.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT)
-            connection = connection_info(cluster.server, token, cluster.ca_file)
-            async with running_operator(connection, settings):
+            identity = cluster.write_kubeconfig(
+                cluster.workdir / "operator.kubeconfig", token=token, user=OPERATOR_ACCOUNT
+            )
+            async with running_operator(identity, settings):
                 errors = await apply_documents(kube, load_documents(args.examples)) if args.examples else []
                 for error in errors:
                     print(f"refused: {error}", file=sys.stderr)

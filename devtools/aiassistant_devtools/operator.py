@@ -1,14 +1,15 @@
 """Run the real kopf operator (our handlers) in-process, as a given identity, until the block ends.
 
-    async with running_operator(connection, settings, namespaces=["bots"]):
+    async with running_operator(kubeconfig, settings, namespaces=["bots"]):
         ...
 
 For tests, `dev` and benchmarks: the same handlers and settings as `aiassistant-operator run`, but
 started in a thread with its own event loop (on exit kopf cancels every task of its loop, which must
-not be the caller's) and logged in with an explicit `kopf.ConnectionInfo` — the chart's
-ServiceAccount token in the tests — through a kopf login handler, kopf's public way to give it
-credentials. Importing this module registers that handler, so only processes that import it (never
-the operator image) use it.
+not be the caller's) and logged in with the credentials of an explicit kubeconfig file (the chart's
+ServiceAccount token in the tests) instead of the process's $KUBECONFIG: kopf through a login
+handler, kopf's public way to give it credentials, and the operator's own API client through the
+same file (memo["kubeconfig"]). Importing this module registers that handler, so only processes
+that import it (never the operator image) use it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import kopf
+import yaml
 
 from aiassistant_operator import handlers
 from aiassistant_operator.settings import Settings
@@ -30,18 +33,19 @@ START_SECONDS = 60.0
 
 @kopf.on.login()
 def _login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-    connection: kopf.ConnectionInfo = memo["connection"]
-    return connection
-
-
-def connection_info(server: str, token: str, ca_file: Any = None) -> kopf.ConnectionInfo:
-    """Credentials for the operator: a bearer token against an https (CA-checked) or http server."""
-    return kopf.ConnectionInfo(server=server, token=token, ca_path=str(ca_file) if ca_file else None)
+    """The token and server of memo["kubeconfig"] (as ControlPlane.write_kubeconfig writes them)."""
+    config = yaml.safe_load(Path(memo["kubeconfig"]).read_text())
+    cluster = config["clusters"][0]["cluster"]
+    return kopf.ConnectionInfo(
+        server=cluster["server"],
+        ca_path=cluster.get("certificate-authority"),
+        token=config["users"][0]["user"]["token"],
+    )
 
 
 @contextlib.asynccontextmanager
 async def running_operator(
-    connection: kopf.ConnectionInfo,
+    kubeconfig: Path,
     settings: Settings | None = None,
     namespaces: Iterable[str] = (),
     configure: Callable[[kopf.OperatorSettings], None] | None = None,
@@ -55,7 +59,7 @@ async def running_operator(
     kopf_settings.scanning.disabled = bool(names)  # as `run` does: exact namespaces need no discovery
     if configure is not None:
         configure(kopf_settings)
-    memo = kopf.Memo(settings=settings or Settings.from_env(), connection=connection)
+    memo = kopf.Memo(settings=settings or Settings.from_env(), kubeconfig=str(kubeconfig))
 
     def operate() -> None:
         try:

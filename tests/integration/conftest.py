@@ -9,15 +9,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kopf
 import pytest
 
 from aiassistant_devtools.controlplane import ControlPlane, ControlPlaneError
 from aiassistant_devtools.kubeapi import Kube, path
-from aiassistant_devtools.operator import connection_info, running_operator
+from aiassistant_devtools.operator import running_operator
 from aiassistant_operator.settings import Settings
 from tests.helm import RELEASE_NAMESPACE, template
 
@@ -63,12 +63,29 @@ def install_rbac(
     return objects
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Credentials of an operator: a ServiceAccount's token, and a kubeconfig file holding it."""
+
+    token: str
+    kubeconfig: Path
+
+
+def identity_of(
+    cluster: ControlPlane, account: str, folder: Path, namespace: str = RELEASE_NAMESPACE
+) -> Identity:
+    token = cluster.service_account_token(namespace, account)
+    return Identity(
+        token, cluster.write_kubeconfig(folder / f"{account}.kubeconfig", token=token, user=account)
+    )
+
+
 @pytest.fixture(scope="session")
-def identity(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> kopf.ConnectionInfo:
+def identity(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Identity:
     """The operator's credentials: a token of the chart's ServiceAccount (cluster-wide RBAC)."""
-    install_rbac(cluster, tmp_path_factory.mktemp("chart"))
-    token = cluster.service_account_token(RELEASE_NAMESPACE, OPERATOR_ACCOUNT)
-    return connection_info(cluster.server, token, cluster.ca_file)
+    folder = tmp_path_factory.mktemp("chart")
+    install_rbac(cluster, folder)
+    return identity_of(cluster, OPERATOR_ACCOUNT, folder)
 
 
 @pytest.fixture
@@ -88,9 +105,9 @@ async def kube(cluster: ControlPlane) -> AsyncIterator[Kube]:
 
 
 @pytest.fixture
-async def operator(identity: kopf.ConnectionInfo, namespace: str) -> AsyncIterator[None]:
+async def operator(identity: Identity, namespace: str) -> AsyncIterator[None]:
     """The real kopf operator (our handlers) watching the test's namespace, as the chart's account."""
-    async with running_operator(identity, Settings(), namespaces=[namespace]):
+    async with running_operator(identity.kubeconfig, Settings(), namespaces=[namespace]):
         yield
 
 

@@ -12,22 +12,20 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-import kopf
 import yaml
 
-from aiassistant_devtools.controlplane import ControlPlane, free_port
+from aiassistant_devtools.controlplane import free_port
 from aiassistant_devtools.kubeapi import Kube, path
 from tests.helm import ROOT, tool
-from tests.integration.conftest import assistant, eventually, secret
+from tests.integration.conftest import Identity, assistant, eventually, secret
 
 
 async def test_run_command_reconciles_and_serves_liveness(
-    cluster: ControlPlane, identity: kopf.ConnectionInfo, kube: Kube, namespace: str, tmp_path: Path
+    identity: Identity, kube: Kube, namespace: str
 ) -> None:
     """`aiassistant-operator run` with a kubeconfig holding the chart ServiceAccount's token."""
     port = free_port()
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig", token=str(identity.token), user="operator")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "AIASSISTANT_METRICS_PORT": "0"}
+    env = {**os.environ, "KUBECONFIG": str(identity.kubeconfig), "AIASSISTANT_METRICS_PORT": "0"}
     proc = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "aiassistant_operator", "run", "--namespace", namespace],
         *["--liveness-port", str(port)],

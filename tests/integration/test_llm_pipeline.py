@@ -22,11 +22,13 @@ from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.workers.runner import WorkerRunner
 
+from aiassistant_runner.engines import BUILTIN
 from aiassistant_runner.llm import (
     TEXT_WORKER_OPTIONS,
     TextCallback,
     TextSink,
     create_llm_service,
+    drop_rejected_settings,
     text_user_params,
 )
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
@@ -182,3 +184,70 @@ async def test_function_calling_round(fake: FakeOpenAI) -> None:
     assert tool_result["tool_call_id"] == "call_w1"
     assert json.loads(tool_result["content"]) == {"city": "Paris", "celsius": 21}
     assert answer_request.headers["Authorization"] == "Bearer xai-test-key-7f3a"
+
+
+@pytest.mark.parametrize(
+    ("engine_model", "effort"),
+    [
+        ("grok.grok-4.3", "high"),  # GrokLLMService.Settings.reasoning_effort
+        ("grok.grok-4.6", "xhigh"),
+        ("openai.gpt-5.2", "none"),  # OpenAILLMService: through the settings' extra request keys
+        ("grok.grok-3", None),  # unset: nothing is sent, the provider's default applies
+        ("openai.gpt-4o", None),
+    ],
+)
+async def test_reasoning_effort_goes_through_pipecat(
+    fake: FakeOpenAI, engine_model: str, effort: str | None
+) -> None:
+    """The voice path: Pipecat's own request building (get_chat_completions over the OpenAI client)."""
+    llm, pair = create_llm_service(
+        engine_model,
+        None,
+        [],
+        None,
+        base_url=fake.base_url,
+        user_params=text_user_params(),
+        reasoning_effort=effort,
+    )
+    async with running(llm, pair) as (worker, sink):
+        assert await ask(worker, sink, QUESTION)
+    [request] = fake.chat_requests()
+    assert request.body.get("reasoning_effort") == effort
+    rejected = BUILTIN.parse(engine_model).facts.rejected_parameters
+    assert not rejected & set(request.body), request.body
+
+
+async def test_rejected_settings_are_unset_before_pipecat_builds_a_request(fake: FakeOpenAI) -> None:
+    """drop_rejected_settings: a setting the model rejects is unset, so Pipecat never sends it."""
+    llm, pair = create_llm_service(
+        "grok.grok-4.3", None, [], None, base_url=fake.base_url, user_params=text_user_params()
+    )
+    settings: Any = llm._settings
+    settings.presence_penalty, settings.frequency_penalty, settings.extra["stop"] = 0.5, 0.5, ["\n"]
+    settings.temperature = 0.3  # grok-4.3 takes temperature: it stays
+    drop_rejected_settings(llm, BUILTIN.parse("grok.grok-4.3").facts.rejected_parameters)
+    async with running(llm, pair) as (worker, sink):
+        assert await ask(worker, sink, QUESTION)
+    [request] = fake.chat_requests()
+    assert not {"presence_penalty", "frequency_penalty", "stop"} & set(request.body), request.body
+    assert request.body["temperature"] == 0.3
+
+
+@pytest.mark.parametrize(
+    ("engine_model", "effort", "message"),
+    [
+        (
+            "grok.grok-4.3",
+            "xhigh",
+            "'xhigh' is not accepted by grok.grok-4.3 (it takes none, low, medium, high)",
+        ),
+        ("grok.grok-3", "low", "'low' is not accepted by grok.grok-3 (it is not a reasoning model"),
+        ("grok.grok-99", "low", "the operator knows nothing of this model's reasoning"),  # not strict: plain
+    ],
+)
+def test_the_factory_refuses_an_effort_the_model_does_not_take(
+    engine_model: str, effort: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=r"^reasoning_effort: ") as err:
+        create_llm_service(engine_model, None, [], None, reasoning_effort=effort)
+    assert message in str(err.value)

@@ -9,6 +9,7 @@ import asyncio
 import collections
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -19,9 +20,9 @@ from hypothesis import strategies as st
 from aiassistant_devtools.controlplane import ControlPlane
 from aiassistant_devtools.faults import FaultProxy
 from aiassistant_devtools.kubeapi import Kube, KubeError, path
-from aiassistant_devtools.operator import connection_info, running_operator
+from aiassistant_devtools.operator import running_operator
 from aiassistant_operator.settings import Settings
-from tests.integration.conftest import OPERATOR_USER, assistant, eventually, secret
+from tests.integration.conftest import OPERATOR_USER, Identity, assistant, eventually, secret
 
 KEY_VALUE = "xai-test-KEY-never-shown-0123456789"
 
@@ -348,17 +349,19 @@ def _writes(cluster: ControlPlane, namespace: str, since: int) -> collections.Co
 
 
 async def test_restart_midway_creates_no_duplicates(
-    cluster: ControlPlane, identity: kopf.ConnectionInfo, kube: Kube, namespace: str
+    cluster: ControlPlane, identity: Identity, kube: Kube, namespace: str
 ) -> None:
     ns = namespace
     await kube.create(secret("xai-key", ns, **{"api-key": KEY_VALUE}))
     names = [f"bot-{i}" for i in range(6)]
     for name in names:
         await kube.create(assistant(name, ns))
-    async with running_operator(identity, Settings(), namespaces=[ns]):  # stopped after the first Deployment
+    async with running_operator(
+        identity.kubeconfig, Settings(), namespaces=[ns]
+    ):  # stopped after the first Deployment
         await eventually(lambda: kube.list(path("Deployment", ns)))
     await kube.patch(path("AIAssistant", ns, "bot-0"), {"spec": {"replicas": 3}})
-    async with running_operator(identity, Settings(), namespaces=[ns]):
+    async with running_operator(identity.kubeconfig, Settings(), namespaces=[ns]):
 
         async def all_ready() -> bool:
             return all([await _ready_count(kube, ns, n, 3 if n == "bot-0" else 1) for n in names])
@@ -373,7 +376,9 @@ async def test_restart_midway_creates_no_duplicates(
         for kind in ("Deployment", "ConfigMap", "Service", "AIAssistant")
     }
     mark = len(cluster.audit_events(OPERATOR_USER))
-    async with running_operator(identity, Settings(), namespaces=[ns]):  # a third start: nothing to change
+    async with running_operator(
+        identity.kubeconfig, Settings(), namespaces=[ns]
+    ):  # a third start: nothing to change
         await asyncio.sleep(2.0)
     again = {
         kind: _versions(await kube.list(path(kind, ns)))
@@ -383,13 +388,13 @@ async def test_restart_midway_creates_no_duplicates(
     assert _writes(cluster, ns, mark) == collections.Counter(), "the restart changed objects"
 
 
-async def test_restart_repeats_no_events(identity: kopf.ConnectionInfo, kube: Kube, namespace: str) -> None:
+async def test_restart_repeats_no_events(identity: Identity, kube: Kube, namespace: str) -> None:
     ns = namespace
     await kube.create(secret("xai-key", ns, **{"api-key": KEY_VALUE}))
     await kube.create(assistant("fine", ns))
     await kube.create(assistant("broken", ns, engineModel="grok.grok-99"))
     for _ in range(2):  # the second operator resumes both and has nothing new to say
-        async with running_operator(identity, Settings(), namespaces=[ns]):
+        async with running_operator(identity.kubeconfig, Settings(), namespaces=[ns]):
             await eventually(lambda: events(kube, ns, "broken"))
             await eventually(lambda: _is(phase(kube, ns, "fine"), "Ready"), seconds=30)
             await asyncio.sleep(0.5)
@@ -398,7 +403,7 @@ async def test_restart_repeats_no_events(identity: kopf.ConnectionInfo, kube: Ku
 
 
 async def test_converges_through_api_conflicts_errors_and_timeouts(
-    cluster: ControlPlane, identity: kopf.ConnectionInfo, kube: Kube, namespace: str
+    cluster: ControlPlane, identity: Identity, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
     """Between the operator and the real apiserver: injected 409s, 5xx and a stalled request."""
     ns = namespace
@@ -409,7 +414,9 @@ async def test_converges_through_api_conflicts_errors_and_timeouts(
         # apiserver never answers with 409 (no resourceVersion in it), but may with 5xx.
         proxy.fail("patch", "aiassistants", status=500, times=2, subresource="status")
         proxy.fail("create", "services", status=503, times=1)
-        through_proxy = connection_info(proxy.url, str(identity.token))
+        through_proxy = cluster.write_kubeconfig(
+            tmp_path / "proxy.kubeconfig", token=identity.token, user="operator", server=proxy.url
+        )
 
         def short_timeouts(settings_: kopf.OperatorSettings) -> None:
             settings_.networking.request_timeout = 3

@@ -15,7 +15,7 @@ import pytest
 
 from aiassistant_devtools.controlplane import ControlPlane
 from aiassistant_devtools.kubeapi import Kube, path
-from aiassistant_devtools.operator import connection_info, running_operator
+from aiassistant_devtools.operator import running_operator
 from aiassistant_operator.settings import Settings
 from tests.helm import RELEASE_NAMESPACE
 from tests.integration.conftest import (
@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     assistant,
     ensure_namespace_sync,
     eventually,
+    identity_of,
     install_rbac,
     secret,
 )
@@ -126,10 +127,9 @@ async def test_the_chart_grants_exactly_what_the_operator_uses(
     objects = install_rbac(cluster, tmp_path, MODES[mode]([ns]), release=release)
     account = f"{release}-aiassistant-operator"
     user = f"system:serviceaccount:{RELEASE_NAMESPACE}:{account}"
-    token = cluster.service_account_token(RELEASE_NAMESPACE, account)
     watched = [ns] if mode == "per-namespace" else []
     async with running_operator(
-        connection_info(cluster.server, token, cluster.ca_file), Settings(), namespaces=watched
+        identity_of(cluster, account, tmp_path).kubeconfig, Settings(), namespaces=watched
     ):
         await life_cycle(kube, ns)
     seen, forbidden = used(cluster, user, {ns})
@@ -168,9 +168,8 @@ async def test_a_missing_permission_fails_for_real(cluster: ControlPlane, kube: 
             rule["verbs"] = [v for v in rule["verbs"] if v != "patch"]
     apply_sync(cluster, role)
     account = f"{release}-aiassistant-operator"
-    token = cluster.service_account_token(RELEASE_NAMESPACE, account)
     async with running_operator(
-        connection_info(cluster.server, token, cluster.ca_file), Settings(), namespaces=[ns]
+        identity_of(cluster, account, tmp_path).kubeconfig, Settings(), namespaces=[ns]
     ):
         await kube.create(secret("xai-key", ns, **{"api-key": KEY}))
         await kube.create(assistant("stuck", ns))
