@@ -51,7 +51,7 @@ async def running_operator(
     configure: Callable[[kopf.OperatorSettings], None] | None = None,
 ) -> AsyncIterator[None]:
     """The operator watches `namespaces` (none: cluster-wide) until the block exits."""
-    assert handlers.assistant_changed  # the handlers are registered on import
+    assert handlers.assistant_event  # the handlers are registered on import
     stop, ready = threading.Event(), threading.Event()
     failures: list[BaseException] = []
     kopf_settings = kopf.OperatorSettings()

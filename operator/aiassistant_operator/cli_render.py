@@ -4,6 +4,8 @@ Reads AIAssistant resources from files, directories or stdin, validates and rend
 same code the operator runs (render.py) and the operator settings from the env, and prints
 multi-document YAML. Nothing is printed unless every assistant is valid; then exit 1 with the
 field-named messages on stderr. Offline there is no uid, so there are no ownerReferences.
+An engine model its provider retired renders (it still answers) with a warning on stderr naming the
+replacement, the words the operator puts in ModelValid (reason ModelRetired); the exit stays 0.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+
+from aiassistant_runner.engines import retirement_warning
 
 from .render import render
 from .settings import Settings, SettingsError
@@ -108,6 +112,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             errors.append(f"{label}: {KIND} {metadata['namespace']}/{metadata.get('name', '?')}: {error}")
             continue
         documents.append(dump_yaml(objects, source=f"{label} ({KIND} {metadata['name']})"))
+        warning = retirement_warning(str(doc["spec"]["engineModel"]), settings.registry())
+        if warning:
+            print(
+                f"{PROG}: warning: {label}: {KIND} {metadata['namespace']}/{metadata['name']}: "
+                f"spec.engineModel: {warning}",
+                file=err,
+            )
     if errors:
         for line in errors:
             print(f"{PROG}: {line}", file=err)

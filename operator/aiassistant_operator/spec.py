@@ -31,7 +31,15 @@ from aiassistant_runner.config import (
     TTSConfig,
     VADConfig,
 )
-from aiassistant_runner.engines import BUILTIN, EngineModel, EngineModelError, Registry, split_engine_model
+from aiassistant_runner.engines import (
+    BUILTIN,
+    EngineModel,
+    EngineModelError,
+    ReasoningEffort,
+    Registry,
+    reasoning_effort_error,
+    split_engine_model,
+)
 from aiassistant_runner.speech_registry import STT_PROVIDERS, TTS_PROVIDERS, stt_provider, tts_provider
 
 __all__ = [
@@ -66,11 +74,11 @@ OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "resources", "image")
 ENGINE_MODEL_FORMAT = [
     (
         r"^[A-Za-z0-9_-]+[.:]",
-        "Wrong LLM format: expected '<target>.<model>' (or '<target>:<model>'), e.g. grok.grok-3",
+        "Wrong LLM format: expected '<target>.<model>' (or '<target>:<model>'), e.g. grok.grok-4.3",
     ),
     (
         r"^[^.:]+[.:][^\s]+$",
-        "Wrong LLM format: expected a model after the target, without spaces, e.g. grok.grok-3",
+        "Wrong LLM format: expected a model after the target, without spaces, e.g. grok.grok-4.3",
     ),
 ]
 ENGINE_MODEL_RULES = [
@@ -210,9 +218,17 @@ class AIAssistantSpec(CamelModel):
 
     engine_model: Annotated[str, Field(max_length=253)] = _runner_field(
         "engine_model",
-        description="LLM as '<target>.<model>' (or '<target>:<model>'), e.g. grok.grok-3 or "
-        "openai.gpt-4o; the operator accepts only models the runner can serve.",
+        description="LLM as '<target>.<model>' (or '<target>:<model>'), e.g. grok.grok-4.3 or "
+        "openai.gpt-4o; the operator accepts only models the runner can serve. A model its provider "
+        "retired is still accepted (ModelValid reason ModelRetired names the replacement).",
         json_schema_extra={"x-kubernetes-validations": ENGINE_MODEL_RULES},
+    )
+    reasoning_effort: ReasoningEffort | None = _runner_field(
+        "reasoning_effort",
+        description="How much a reasoning model thinks before it answers: none, low, medium, high or "
+        "xhigh, of the values the engineModel takes (grok-4.3: none, low, medium, high; grok-4.6: "
+        "low, medium, high, xhigh); a non-reasoning model takes none of them. Unset: the provider's "
+        "default for the model.",
     )
     secret_ref: SecretRef | None = Field(
         default=None,
@@ -305,7 +321,7 @@ class AIAssistantStatus(CamelModel):
         "Degraded (fewer ready pods than replicas).",
     )
     engine_target: str | None = Field(default=None, description="LLM target of engineModel, e.g. grok.")
-    engine_model_name: str | None = Field(default=None, description="Model of engineModel, e.g. grok-3.")
+    engine_model_name: str | None = Field(default=None, description="Model of engineModel, e.g. grok-4.3.")
     endpoint: str | None = Field(default=None, description="In-cluster URL of the runner Service.")
     ready_replicas: int | None = Field(default=None, ge=0, description="Ready runner pods.")
     observed_generation: int | None = Field(
@@ -392,9 +408,12 @@ def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
     except ValidationError as err:
         raise SpecError(_messages(err)) from None
     try:
-        registry.parse(parsed.engine_model)
+        engine = registry.parse(parsed.engine_model)
     except EngineModelError as err:
         raise SpecError(f"spec.engineModel: {err}") from None
+    effort_error = reasoning_effort_error(engine, parsed.reasoning_effort)
+    if effort_error:
+        raise SpecError(f"spec.reasoningEffort: {effort_error}")
     _check_shared_keys(parsed, registry)
     try:  # the runner's own cross-field rules (e.g. unique tool names) hold too
         to_runner_config("assistant", "default", parsed, registry)

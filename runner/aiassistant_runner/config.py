@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from .engines import BUILTIN, EngineModel, EngineModelError, Registry
+from .engines import (
+    BUILTIN,
+    REASONING_EFFORTS,
+    EngineModel,
+    EngineModelError,
+    ReasoningEffort,
+    Registry,
+    reasoning_effort_error,
+)
 from .speech_registry import SpeechTypeError, stt_provider, tts_provider
 
 Serializer = Literal["protobuf", "twilio", "telnyx", "plivo", "exotel"]
@@ -121,7 +129,12 @@ class RunnerConfig(CamelModel):
 
     name: str = Field(default="assistant", description="Assistant name (metrics label).")
     namespace: str = Field(default="default", description="Assistant namespace (metrics label).")
-    engine_model: str = Field(description="'<target>.<model>', e.g. grok.grok-3.")
+    engine_model: str = Field(description="'<target>.<model>', e.g. grok.grok-4.3.")
+    reasoning_effort: ReasoningEffort | None = Field(
+        default=None,
+        description=f"How much the model reasons before answering ({', '.join(REASONING_EFFORTS)}); "
+        "only values the model takes; unset: the provider's default.",
+    )
     base_url: str | None = Field(default=None, alias="baseURL", description="LLM endpoint override.")
     init_prompt: str = Field(default="You are a helpful assistant.", description="System instruction.")
     parameters: dict[str, str] = Field(
@@ -155,9 +168,12 @@ class RunnerConfig(CamelModel):
         # Models allowed by operator settings arrive as allow_unlisted_models=True: the operator
         # already checked them against its extended registry.
         try:
-            BUILTIN.parse(self.engine_model, strict=not self.allow_unlisted_models)
+            engine = BUILTIN.parse(self.engine_model, strict=not self.allow_unlisted_models)
         except EngineModelError as err:
             raise ValueError(f"engineModel: {err}") from None
+        effort_error = reasoning_effort_error(engine, self.reasoning_effort)
+        if effort_error:
+            raise ValueError(f"reasoningEffort: {effort_error}")
         return self
 
     def engine(self, registry: Registry = BUILTIN) -> EngineModel:

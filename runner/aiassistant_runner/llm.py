@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from openai import NOT_GIVEN as OPENAI_NOT_GIVEN
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import Frame, LLMFullResponseEndFrame, LLMTextFrame
@@ -40,7 +41,7 @@ from pipecat.services.xai.llm import GrokLLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
-from .engines import Target, registry_from_env
+from .engines import REASONING_EFFORT_PARAMETER, Target, reasoning_effort_error, registry_from_env
 
 # One class per registry target; the registry names the class as "module:Class" for the operator,
 # which has no Pipecat, and this table is the runner's side of that contract (a test keeps them equal).
@@ -97,6 +98,18 @@ def tools_schema(tools: Sequence[Mapping[str, Any] | FunctionSchema] | None) -> 
     return ToolsSchema(standard_tools=functions)
 
 
+def drop_rejected_settings(llm: BaseOpenAILLMService, rejected: Iterable[str]) -> None:
+    """Unset every setting (and extra request key) the model rejects, so that Pipecat's request
+    building (`build_chat_completion_params`, voice and text alike) never sends one. Unset is the
+    OpenAI client's NOT_GIVEN, as Pipecat initialises them (None would be sent as null); Grok's
+    reasoning_effort stays None, which Pipecat does not send."""
+    settings: Any = llm._settings
+    for name in rejected:
+        settings.extra.pop(name, None)
+        if name != REASONING_EFFORT_PARAMETER and hasattr(settings, name):
+            setattr(settings, name, OPENAI_NOT_GIVEN)
+
+
 def create_llm(
     type: str,  # engine model, as in create_llm_service
     key: str | None,
@@ -105,6 +118,7 @@ def create_llm(
     system_instruction: str | None = None,
     strict: bool = False,
     timeout_secs: float | None = None,
+    reasoning_effort: str | None = None,
 ) -> BaseOpenAILLMService:
     """The service alone, for callers that drive it without aggregators (see create_llm_service)."""
     engine = registry_from_env().parse(type, strict=strict)
@@ -112,7 +126,16 @@ def create_llm(
     service_class = SERVICES[target.name]
     api_key = resolve_api_key(target, key)
     settings = service_class.Settings(model=engine.model, system_instruction=system_instruction)
+    effort_error = reasoning_effort_error(engine, reasoning_effort)
+    if effort_error:  # RunnerConfig refuses it first; a direct caller gets the same words
+        raise ValueError(f"reasoning_effort: {effort_error}")
+    if reasoning_effort is not None:
+        if isinstance(settings, GrokLLMService.Settings):
+            settings.reasoning_effort = reasoning_effort  # type: ignore[assignment]  # checked above
+        else:  # OpenAILLMService has no setting of its own: the request's extra keys carry it
+            settings.extra[REASONING_EFFORT_PARAMETER] = reasoning_effort
     llm = service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+    drop_rejected_settings(llm, engine.facts.rejected_parameters)
     if timeout_secs is not None:
         # Pipecat 1.14 builds its AsyncOpenAI client with the SDK's 600 s timeout and 2 retries, and
         # has no knob for either; a caller on the phone cannot wait that long. Bound each attempt
@@ -132,6 +155,7 @@ def create_llm_service(
     user_params: LLMUserAggregatorParams | None = None,
     strict: bool = False,
     timeout_secs: float | None = None,
+    reasoning_effort: str | None = None,
 ) -> tuple[BaseOpenAILLMService, LLMContextAggregatorPair]:
     """Build the Pipecat LLM service for an engine model and the context aggregators around it.
 
@@ -145,6 +169,9 @@ def create_llm_service(
     `user_params`: the user aggregator's parameters; Pipecat's default (voice turn detection) when
     None, `text_user_params()` for text-only pipelines.
     `timeout_secs`: bound of one LLM request attempt (one retry); None keeps the OpenAI SDK's default.
+    `reasoning_effort`: sent as `reasoning_effort` (Pipecat's GrokLLMSettings.reasoning_effort for
+    grok); a value the model does not take is a ValueError, and unset sends nothing (the provider's
+    default). The service never holds a setting for a parameter the model rejects.
     """
     llm = create_llm(
         type,
@@ -153,6 +180,7 @@ def create_llm_service(
         system_instruction=system_instruction,
         strict=strict,
         timeout_secs=timeout_secs,
+        reasoning_effort=reasoning_effort,
     )
     context = LLMContext(
         messages=[dict(m) for m in messages or []],  # type: ignore[misc]

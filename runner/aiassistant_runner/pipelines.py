@@ -129,6 +129,7 @@ def build_call_pipeline(
         system_instruction=config.system_instruction(),
         user_params=user_params,
         timeout_secs=state.voice_llm_timeout_seconds,
+        reasoning_effort=config.reasoning_effort,
     )
 
     async def end_call(params: FunctionCallParams) -> None:

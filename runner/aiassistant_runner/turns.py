@@ -115,6 +115,8 @@ class TurnEngine:
         self._tools_text: Any = None
         self._tools_task: Any = None
         self._session: aiohttp.ClientSession | None = None  # created on the event loop, first turn
+        # What the model rejects is never sent, whatever the service's settings say.
+        self._rejected = state.config.engine().facts.rejected_parameters
         self._lock = threading.Lock()  # warm() may run in a thread while a first request arrives
 
     def _service(self) -> BaseOpenAILLMService:
@@ -136,6 +138,7 @@ class TurnEngine:
             state.llm_key(),
             base_url=state.llm_base_url,
             system_instruction=state.config.system_instruction(),
+            reasoning_effort=state.config.reasoning_effort,
         )
 
     def _tools_schema(self, builtins: tuple[str, ...]) -> Any:
@@ -257,7 +260,7 @@ class TurnEngine:
                 system_instruction=instruction,
                 convert_developer_to_user=not llm.supports_developer_role,
             )
-            body, headers = _request(llm.build_chat_completion_params(params))
+            body, headers = _request(llm.build_chat_completion_params(params), self._rejected)
             async with contextlib.aclosing(self._chunks(llm, body, headers)) as chunks:
                 async for chunk in chunks:
                     usage = chunk.get("usage")
@@ -336,12 +339,21 @@ class TurnEngine:
             await self._session.close()
 
 
-def _request(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def _request(
+    params: dict[str, Any], rejected: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The OpenAI client's keyword arguments -> (JSON body, extra headers): unset values dropped,
-    `extra_body` merged in, as the client itself would send them."""
+    `extra_body` merged in, as the client itself would send them; parameters the model rejects
+    (`rejected`) never go out."""
     unset = _unset_types()
-    body = {k: v for k, v in params.items() if not isinstance(v, unset) and not k.startswith("extra_")}
-    body.update(params.get("extra_body") or {})
+    body = {
+        k: v
+        for k, v in params.items()
+        if not isinstance(v, unset) and not k.startswith("extra_") and k not in rejected
+    }
+    extra = params.get("extra_body")
+    if extra:
+        body.update((k, v) for k, v in extra.items() if k not in rejected)
     return body, dict(params.get("extra_headers") or {})
 
 

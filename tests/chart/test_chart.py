@@ -307,7 +307,7 @@ def test_notes_give_the_next_three_commands() -> None:
     assert result.returncode == 0, result.stderr
     notes = result.stdout.split("NOTES:", 1)[1]
     assert "kubectl create secret generic xai-key --from-literal=api-key=" in notes
-    assert "kubectl apply -f -" in notes and "engineModel: grok.grok-3" in notes
+    assert "kubectl apply -f -" in notes and "engineModel: grok.grok-4.3" in notes
     assert "kubectl get aia" in notes
 
 

@@ -108,7 +108,7 @@ def runner_url(cluster: Cluster, assistant: dict[str, Any]) -> Iterator[str]:
 def test_ready_assistant_reports_its_model_and_endpoint(cluster: Cluster, assistant: dict[str, Any]) -> None:
     status = assistant["status"]
     assert status["phase"] == "Ready"
-    assert (status["engineTarget"], status["engineModelName"]) == ("grok", "grok-3")
+    assert (status["engineTarget"], status["engineModelName"]) == ("grok", "grok-4.3")
     assert status["endpoint"] == f"http://{WORKLOAD}.{NAMESPACE}.svc:8000"
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     for condition in ("ModelValid", "SecretResolved", "Ready"):
@@ -124,10 +124,10 @@ def test_ready_assistant_reports_its_model_and_endpoint(cluster: Cluster, assist
 def test_text_conversation_through_the_openai_client(runner_url: str) -> None:
     client = OpenAI(base_url=f"{runner_url}/v1", api_key="not-used-by-the-runner", timeout=60)
     history: list[Any] = [{"role": "user", "content": "What are your opening hours?"}]
-    first = client.chat.completions.create(model="grok-3", messages=history)
+    first = client.chat.completions.create(model="grok-4.3", messages=history)
     assert (first.choices[0].message.content or "").strip() == FAKE_TEXT
     history += [{"role": "assistant", "content": FAKE_TEXT}, {"role": "user", "content": "And on Sunday?"}]
-    chunks = client.chat.completions.create(model="grok-3", messages=history, stream=True)
+    chunks = client.chat.completions.create(model="grok-4.3", messages=history, stream=True)
     streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert streamed.strip() == FAKE_TEXT
 

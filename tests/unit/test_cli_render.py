@@ -167,17 +167,19 @@ def test_run_and_dev_options() -> None:
         False,
     )
     assert parser.parse_args(["run", "-A"]).all_namespaces is True
+    # `dev` is the dev tools' plugin (entry point aiassistant_operator.commands), present here.
     args = parser.parse_args(["dev"])
-    assert (args.examples, args.once, args.port, args.kubeconfig) == (None, False, 0, None)
+    assert (args.examples, args.once, args.kubeconfig, args.no_runner) == (None, False, None, False)
     args = parser.parse_args(
-        ["dev", "--examples", "examples", "--once", "--port", "6443", "--kubeconfig", "k.yaml"]
+        ["dev", "--examples", "examples", "--once", "--kubeconfig", "k.yaml", "--no-runner"]
     )
-    assert (args.examples, args.once, args.port, args.kubeconfig) == (
+    assert (args.examples, args.once, args.kubeconfig, args.no_runner) == (
         Path("examples"),
         True,
-        6443,
         Path("k.yaml"),
+        True,
     )
+    assert args.plugin.__name__ == "aiassistant_devtools.dev"
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,8 @@ def test_every_field_has_a_description() -> None:
     missing = [
         path for path, node in walk(SCHEMA) if "description" not in node and not path.endswith(("[]", ".*"))
     ]
-    assert missing == []
+    # ObjectMeta: the apiserver refuses a description (or anything but name/generateName) on it.
+    assert missing == [".metadata"]
 
 
 def test_schema_is_structural() -> None:
@@ -176,7 +177,8 @@ def test_schema_is_structural() -> None:
                 "x-kubernetes-preserve-unknown-fields",
             }, path
         for rule in node.get("x-kubernetes-validations", []):
-            assert node.get("maxLength"), f"{path}: a CEL rule on an unbounded string is too costly"
+            if path:  # the root's rule reads metadata.name, which Kubernetes bounds itself
+                assert node.get("maxLength"), f"{path}: a CEL rule on an unbounded string is too costly"
             assert rule["message"], path
 
 

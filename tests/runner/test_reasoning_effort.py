@@ -1,0 +1,104 @@
+"""reasoningEffort over the wire: what the runner's text conversations and tasks send to the model.
+
+The runner is served on a real socket and pointed at the loopback FakeOpenAI, which records every
+request body: `reasoning_effort` goes out exactly when the assistant sets it, and a parameter the
+model rejects never goes out, even if something put it into the service's settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from aiassistant_runner.engines import BUILTIN
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.runner.conftest import StartRunner
+
+QUESTION = [{"role": "user", "content": "When do you open?"}]
+
+
+def client(url: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="client-side-key", max_retries=0)
+
+
+async def ask(url: str, **kwargs: Any) -> str:
+    answer = await client(url).chat.completions.create(model="anything", messages=QUESTION, **kwargs)  # type: ignore[arg-type]
+    return answer.choices[0].message.content or ""
+
+
+@pytest.mark.parametrize(
+    ("engine", "engine_model", "effort"),
+    [
+        ("grok", "grok.grok-4.3", "high"),
+        ("grok", "grok.grok-4.3", "none"),
+        ("grok", "grok.grok-4.6", "xhigh"),
+        ("grok", "grok.grok-3-mini", "low"),
+        ("openai", "openai.gpt-5.2", "xhigh"),  # OpenAILLMService has no setting: the extra keys carry it
+        ("openai", "openai.gpt-5", "medium"),
+    ],
+)
+async def test_conversation_and_task_send_the_reasoning_effort(
+    engine: str, engine_model: str, effort: str, start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    runner = await start_runner(engine, engineModel=engine_model, reasoningEffort=effort)
+    fake.script(Reply(text="At nine."), Reply(text="Done."))
+    assert await ask(runner.url) == "At nine."
+    task = await runner.client.post("/v1/tasks", json={"input": "Say done."})
+    assert task.status_code == 200, task.text
+    conversation, task_request = fake.chat_requests()
+    for sent in (conversation.body, task_request.body):
+        assert sent["model"] == engine_model.split(".", 1)[1]
+        assert sent["reasoning_effort"] == effort
+        assert not set(sent) & BUILTIN.parse(engine_model).facts.rejected_parameters
+
+
+@pytest.mark.parametrize(
+    ("engine", "engine_model"),
+    [("grok", "grok.grok-3"), ("grok", "grok.grok-4.3"), ("openai", "openai.gpt-4o")],
+)
+async def test_unset_effort_sends_none(
+    engine: str, engine_model: str, start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    runner = await start_runner(engine, engineModel=engine_model)
+    assert await ask(runner.url)
+    (sent,) = fake.chat_requests()
+    assert "reasoning_effort" not in sent.body  # the provider's default applies
+
+
+async def test_client_sampling_parameters_never_reach_a_reasoning_model(
+    start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    runner = await start_runner(engineModel="grok.grok-4.3", reasoningEffort="low")
+    assert await ask(runner.url, stop=["\n"], presence_penalty=0.5, frequency_penalty=0.5, temperature=0.2)
+    (sent,) = fake.chat_requests()
+    assert not {"stop", "presence_penalty", "frequency_penalty", "temperature"} & set(sent.body)
+    assert sent.body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("engine", "engine_model", "rejected"),
+    [
+        ("grok", "grok.grok-4.3", {"presence_penalty": 0.5, "frequency_penalty": 0.5, "stop": ["x"]}),
+        ("grok", "grok.grok-3", {"reasoning_effort": "high"}),
+        ("openai", "openai.gpt-5", {"temperature": 0.2, "top_p": 0.9, "stop": ["x"], "max_tokens": 9}),
+    ],
+)
+async def test_a_rejected_parameter_in_the_settings_is_still_never_sent(
+    engine: str, engine_model: str, rejected: dict[str, Any], start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    """Whatever ends up in the service's settings (a Pipecat settings update, a future knob): the
+    request body the runner builds leaves out what the model rejects."""
+    runner = await start_runner(engine, engineModel=engine_model)
+    runner.state.turns.warm()
+    settings: Any = runner.state.turns._service()._settings
+    for name, value in rejected.items():
+        if hasattr(settings, name):  # a Pipecat setting (GrokLLMSettings has reasoning_effort)
+            setattr(settings, name, value)
+        settings.extra[name] = value  # and Pipecat's extra request keys
+    settings.extra["extra_body"] = dict(rejected)  # and through the OpenAI client's extra_body
+    assert await ask(runner.url)
+    (sent,) = fake.chat_requests()
+    assert not set(rejected) & set(sent.body), sent.body
+    assert sent.body["model"] == engine_model.split(".", 1)[1]
