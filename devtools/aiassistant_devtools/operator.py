@@ -51,7 +51,7 @@ async def running_operator(
     configure: Callable[[kopf.OperatorSettings], None] | None = None,
 ) -> AsyncIterator[None]:
     """The operator watches `namespaces` (none: cluster-wide) until the block exits."""
-    assert handlers.assistant_event  # the handlers are registered on import
+    assert handlers.configure  # importing the module registers the handlers with kopf
     stop, ready = threading.Event(), threading.Event()
     failures: list[BaseException] = []
     kopf_settings = kopf.OperatorSettings()
