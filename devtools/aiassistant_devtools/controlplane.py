@@ -45,7 +45,7 @@ from cryptography.x509.oid import NameOID
 from . import build
 
 NODE_NAME = "kwok-node-0"
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"  # 65k Services: the benchmark makes thousands
 START_TIMEOUT = 90.0
 # Users that are the control plane itself: left out of the audit log.
 COMPONENTS = ("kube-controller-manager", "kube-scheduler", "kwok")
@@ -297,7 +297,6 @@ class ControlPlane:
                 "--audit-log-mode=blocking",
                 "--allow-privileged=true",
                 "--profiling=false",
-                "--enable-priority-and-fairness=false",
                 "--event-ttl=1h",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
             ],
