@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     kopf_settings.scanning.disabled = bool(namespaces)
     where = ", ".join(namespaces) if namespaces else "all namespaces"
     logging.getLogger(__name__).info(f"Watching AIAssistants in {where}; liveness on :{port}/healthz")
-    assert handlers.assistant_changed
+    assert handlers.assistant_event
     # What exists after startup (modules, kopf's registries, schemas) lives as long as the process:
     # frozen, the collector stops re-scanning it, and a larger young generation is collected less
     # often (3000: no pause over 20 ms). Measured with benchmarks/reconcile.py: GC time 0.58 -> 0.2 ms

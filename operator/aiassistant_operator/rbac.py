@@ -1,12 +1,14 @@
 """The ONE list of Kubernetes permissions the operator uses (the helm chart grants exactly these).
 
 Why each rule:
-- aiassistants: kopf lists and watches them; its own bookkeeping lives in status.kopf, so the only
-  write is the merge patch of ``aiassistants/status`` (kopf's and ours in one request).
-- configmaps, services, deployments, poddisruptionbudgets: the rendered runner objects, created or
-  read and patched (kube.apply); a PDB is deleted when replicas drop to 1; Deployments are listed
-  and watched for readiness. Nothing else is deleted: ownerReferences let the garbage collector do it.
-- secrets: read-only, to check that referenced keys exist and to hash them (values never leave).
+- aiassistants: kopf lists and watches them (events and indexes); kopf writes nothing on them (no
+  progress or diff-base storage: the handlers are level-triggered), so the only write is the
+  operator's merge patch of ``aiassistants/status``.
+- configmaps, services, deployments, poddisruptionbudgets: the rendered runner objects, listed and
+  watched into kopf indexes (what exists, as it is), created or patched where they differ (apply.py);
+  a PDB is deleted when replicas drop to 1. Nothing is read with a GET. Nothing else is deleted:
+  ownerReferences let the garbage collector do it.
+- secrets: list/watch only, to check that referenced keys exist and to hash them (values never leave).
 - events: kopf posts the Normal/Warning Events on the AIAssistant (core v1, create only).
 - customresourcedefinitions (cluster-scoped read): kopf's resource discovery/scanning.
 
@@ -22,20 +24,20 @@ from typing import Final
 
 # Granted per watched namespace (Role) or cluster-wide (ClusterRole).
 NAMESPACED_RULES: Final[list[dict[str, list[str]]]] = [
-    {"apiGroups": ["aiassistant.dev"], "resources": ["aiassistants"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["aiassistant.dev"], "resources": ["aiassistants"], "verbs": ["list", "watch"]},
     {"apiGroups": ["aiassistant.dev"], "resources": ["aiassistants/status"], "verbs": ["patch"]},
-    {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "create", "patch"]},
     {
-        "apiGroups": ["apps"],
-        "resources": ["deployments"],
-        "verbs": ["get", "list", "watch", "create", "patch"],
+        "apiGroups": [""],
+        "resources": ["configmaps", "services"],
+        "verbs": ["list", "watch", "create", "patch"],
     },
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch", "create", "patch"]},
     {
         "apiGroups": ["policy"],
         "resources": ["poddisruptionbudgets"],
-        "verbs": ["get", "create", "patch", "delete"],
+        "verbs": ["list", "watch", "create", "patch", "delete"],
     },
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 
@@ -44,7 +46,7 @@ CLUSTER_RULES: Final[list[dict[str, list[str]]]] = [
     {
         "apiGroups": ["apiextensions.k8s.io"],
         "resources": ["customresourcedefinitions"],
-        "verbs": ["get", "list", "watch"],
+        "verbs": ["list", "watch"],
     },
 ]
 

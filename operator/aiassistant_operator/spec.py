@@ -332,13 +332,6 @@ class AIAssistantStatus(CamelModel):
         description="ModelValid, SecretResolved and Ready.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    # kopf keeps its handler progress and last handled spec here, so that the operator's status and
-    # kopf's bookkeeping go in ONE /status request (annotations would cost a second write).
-    kopf: dict[str, Any] | None = Field(
-        default=None,
-        description="Internal bookkeeping of the operator's framework (kopf): handler progress and "
-        "the last handled spec. Not for users.",
-    )
 
 
 def _field_path(loc: Sequence[int | str]) -> str:

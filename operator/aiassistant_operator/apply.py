@@ -1,0 +1,103 @@
+"""The operator's Kubernetes writes, through kr8s's public async API: create, patch, delete a runner
+object, and the conditional status write. Transient failures (429, 5xx, timeouts) are retried with
+backoff here; what is left (409, 404, 403) goes back to the caller, which is level-triggered and
+will see the next watch event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+import kr8s
+from kr8s.asyncio.objects import APIObject, ConfigMap, Deployment, PodDisruptionBudget, Service, new_class
+
+from .spec import API_VERSION, KIND, PLURAL
+
+AIAssistant = new_class(KIND, version=API_VERSION, namespaced=True, plural=PLURAL)
+KINDS: Mapping[str, type[APIObject]] = {
+    "ConfigMap": ConfigMap,
+    "Service": Service,
+    "Deployment": Deployment,
+    "PodDisruptionBudget": PodDisruptionBudget,
+    KIND: AIAssistant,
+}
+BACKOFFS = (0.2, 0.5, 1.0, 2.0, 4.0)  # then the error goes to the caller
+T = TypeVar("T")
+
+
+def status_code(err: BaseException) -> int | None:
+    response = getattr(err, "response", None)
+    return int(response.status_code) if isinstance(response, httpx.Response) else None
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], conflicts: bool = False) -> T:
+    """`call()`, again after 429, 5xx, timeouts (and 409 if `conflicts`: a merge patch without a
+    resourceVersion has no precondition to fail, so a 409 there is the server's transient one)."""
+    for delay in (*BACKOFFS, None):
+        try:
+            return await call()
+        except (kr8s.ServerError, httpx.TransportError, kr8s.APITimeoutError) as err:
+            code = status_code(err)
+            transient = code is None or code == 429 or code >= 500 or (conflicts and code == 409)
+            if not transient or delay is None:
+                raise
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _object(api: kr8s.asyncio.Api, obj: Mapping[str, Any]) -> APIObject:
+    return KINDS[obj["kind"]](dict(obj), api=api)
+
+
+async def create(api: kr8s.asyncio.Api, obj: Mapping[str, Any]) -> bool:
+    """Create it; False if it already exists (its watch event will bring it to the caller)."""
+    try:
+        await _retrying(_object(api, obj).create)
+    except kr8s.ServerError as err:
+        if status_code(err) == 409:
+            return False
+        raise
+    return True
+
+
+async def patch(api: kr8s.asyncio.Api, obj: Mapping[str, Any]) -> None:
+    """Merge-patch the object to `obj` (fields it does not name are left as they are)."""
+    target = _object(api, obj)
+    await _retrying(lambda: target.patch(dict(obj)), conflicts=True)
+
+
+async def delete(api: kr8s.asyncio.Api, obj: Mapping[str, Any]) -> bool:
+    """Delete it; False if it was already gone."""
+    try:
+        await _retrying(_object(api, obj).delete)
+    except kr8s.NotFoundError:
+        return False
+    return True
+
+
+async def write_status(api: kr8s.asyncio.Api, body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Merge-patch the status, only if the object is still the version the status was computed
+    from (resourceVersion precondition); False if it changed or went meanwhile: its next watch
+    event reconciles it again."""
+    meta = body["metadata"]
+    target = AIAssistant(
+        {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        },
+        api=api,
+    )
+    payload = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": dict(status)}
+    try:
+        await _retrying(lambda: target.patch(payload, subresource="status"))
+    except kr8s.NotFoundError:
+        return False
+    except kr8s.ServerError as err:
+        if status_code(err) == 409:
+            return False
+        raise
+    return True

@@ -1,0 +1,182 @@
+"""One AIAssistant, level-triggered: validate -> render (pure) -> apply what differs -> status.
+
+`reconcile` reads what the cluster holds from kopf's indexes (`Cluster`: the Secrets' key digests and
+the runner objects as they are on the server), writes only what differs from the rendered objects,
+and writes the status only if it differs from the one on the server — so a restarted operator with
+unchanged assistants sends nothing. It keeps no state between calls: any event (the assistant's, a
+Secret's, a runner Deployment's) may call it, in any order, and the result is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import kopf
+import kr8s
+
+from . import apply, metrics, status
+from .render import SecretKeyRef, endpoint, referenced_secrets, render_parsed, runner_name, secrets_hash
+from .settings import Settings
+from .spec import SpecError, check_name, parse_spec
+
+Key = tuple[str, str]  # namespace, name
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+RUNNER_KINDS = ("ConfigMap", "Deployment", "Service", "PodDisruptionBudget")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What kopf's indexes know: Secret key digests by (namespace, Secret), and the runner objects
+    by (namespace, assistant) per kind, as lean bodies (metadata, spec/data, status)."""
+
+    secrets: kopf.Index[Key, dict[str, str]]
+    runners: Mapping[str, kopf.Index[Key, dict[str, Any]]]  # kind -> index
+
+    def secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        return next(iter(self.secrets.get((namespace, name), [])), None)
+
+    def runner(self, kind: str, key: Key) -> dict[str, Any] | None:
+        return next(iter(self.runners[kind].get(key, [])), None)
+
+    def ready(self, key: Key) -> int:
+        deployment = self.runner("Deployment", key) or {}
+        return int((deployment.get("status") or {}).get("readyReplicas") or 0)
+
+
+def contains(actual: Any, desired: Any) -> bool:
+    """Whether `actual` already has every field of `desired` (server defaults may add more)."""
+    if isinstance(desired, Mapping):
+        return isinstance(actual, Mapping) and all(contains(actual.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(desired)
+            and all(contains(a, d) for a, d in zip(actual, desired, strict=True))
+        )
+    return bool(actual == desired)
+
+
+def missing_keys(refs: list[SecretKeyRef], namespace: str, cluster: Cluster) -> str:
+    """A message naming each missing Secret or key (never a value); "" if all are there."""
+    problems = []
+    for ref in refs:
+        digests = cluster.secret(namespace, ref.name)
+        if digests is None:
+            problems.append(
+                f"Secret {ref.name!r} not found in namespace {namespace!r} (needed for {ref.env})"
+            )
+        elif ref.key not in digests:
+            problems.append(f"Secret {ref.name!r} has no key {ref.key!r} (needed for {ref.env})")
+    return "; ".join(problems)
+
+
+def secret_names(spec: Any, settings: Settings) -> list[str]:
+    """The Secrets an assistant's spec uses (none if the spec is invalid): for the users index."""
+    try:
+        return sorted(
+            {ref.name for ref in referenced_secrets(parse_spec(spec, settings.registry()), settings)}
+        )
+    except SpecError:
+        return []
+
+
+async def reconcile(
+    body: Mapping[str, Any], settings: Settings, cluster: Cluster, api: kr8s.asyncio.Api, logger: Logger
+) -> None:
+    with metrics.RECONCILE_SECONDS.time():
+        result = await _reconcile(body, settings, cluster, api, logger)
+    metrics.RECONCILES.labels(result=result).inc()
+
+
+async def _reconcile(
+    body: Mapping[str, Any], settings: Settings, cluster: Cluster, api: kr8s.asyncio.Api, logger: Logger
+) -> str:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    key: Key = (namespace, name)
+    generation = int(meta.get("generation") or 0)
+    pending: status.Cond = ("Unknown", "Pending", "")
+    registry = settings.registry()
+    try:
+        check_name(name)  # an older CRD without the name rule may have let it in
+        spec = parse_spec(body.get("spec"), registry)
+        refs = referenced_secrets(spec, settings)
+    except SpecError as err:
+        message = str(err)
+        raw = body.get("spec")
+        model = (
+            ("False", "UnsupportedModel", message)
+            if "spec.engineModel" in message or not isinstance(raw, Mapping)
+            else ("True", "ModelSupported", f"{raw.get('engineModel')} is served by the runner")
+        )
+        secret = ("Unknown", "InvalidSpec", "not checked: the spec is invalid")
+        found = status.Findings(generation, model, secret, invalid=message)
+        await _write_status(body, found, cluster.ready(key), api)
+        return "invalid"
+
+    engine = spec.engine(registry)
+    found = status.Findings(
+        generation,
+        model=("True", "ModelSupported", f"{engine} is served by the runner"),
+        secret=pending,
+        replicas=spec.replicas,
+        target=engine.target.name,
+        model_name=engine.model,
+        endpoint=endpoint(name, namespace),
+    )
+    missing = missing_keys(refs, namespace, cluster)
+    if missing:  # the running workload (if any) is kept; the status says why it is not Ready
+        found = dataclasses.replace(found, secret=("False", "SecretMissing", missing))
+        await _write_status(body, found, cluster.ready(key), api)
+        return "secret_missing"
+    found = dataclasses.replace(
+        found, secret=("True", "SecretFound", ", ".join(f"{r.name}/{r.key}" for r in refs) + " found")
+    )
+
+    digests = {r.name: cluster.secret(namespace, r.name) or {} for r in refs}
+    objects = render_parsed(meta, spec, refs, settings, secrets_hash(refs, digests))
+
+    async def converge(obj: dict[str, Any]) -> bool:
+        actual = cluster.runner(obj["kind"], key)
+        if actual is None:
+            return await apply.create(api, obj)
+        if not contains(actual, obj):
+            await apply.patch(api, obj)
+            return True
+        return False
+
+    # Independent objects, written concurrently (a pod waits for its ConfigMap anyway).
+    written = await asyncio.gather(*(converge(obj) for obj in objects))
+    changed = [obj["kind"] for obj, wrote in zip(objects, written, strict=True) if wrote]
+    stale_pdb = cluster.runner("PodDisruptionBudget", key)
+    if stale_pdb is not None and "PodDisruptionBudget" not in {o["kind"] for o in objects}:
+        if await apply.delete(api, stale_pdb):
+            changed.append("PodDisruptionBudget (deleted)")
+    applied = f"{', '.join(changed)} {runner_name(name)} applied" if changed else ""
+    if applied:
+        logger.info(applied)
+    await _write_status(body, found, cluster.ready(key), api, applied)
+    return "applied" if changed else "unchanged"
+
+
+async def _write_status(
+    body: Mapping[str, Any], found: status.Findings, ready: int, api: kr8s.asyncio.Api, applied: str = ""
+) -> None:
+    """The one status writer: a status that differs from the server's, then its Events. Only the
+    reconcile whose (resourceVersion-conditional) write lands posts them, and "Applied" only for a
+    generation the status has not seen yet: concurrent reconciles of one assistant say it once."""
+    previous = body.get("status") or {}
+    new = status.status(found, ready, previous)
+    if new == status.own(previous):
+        return
+    if await apply.write_status(api, body, new):
+        if applied and previous.get("observedGeneration") != found.generation:
+            kopf.info(kopf.Body(cast(kopf.RawBody, dict(body))), reason="Applied", message=applied)
+        for kind, reason, message in status.events(new, previous):
+            post = kopf.warn if kind == "Warning" else kopf.info
+            post(kopf.Body(cast(kopf.RawBody, dict(body))), reason=reason, message=message)

@@ -1,0 +1,63 @@
+"""The status an assistant gets and the Events a change deserves (status.py, pure)."""
+
+from __future__ import annotations
+
+from aiassistant_operator import status
+
+FOUND = status.Findings(
+    generation=3,
+    model=("True", "ModelSupported", "grok/grok-4.3 is served by the runner"),
+    secret=("True", "SecretFound", "xai-key/api-key found"),
+    replicas=2,
+    target="grok",
+    model_name="grok-4.3",
+    endpoint="http://bot-runner.bots.svc:8000",
+)
+
+
+def phase_and_ready(found: status.Findings, ready: int) -> tuple[str, str, str]:
+    new = status.status(found, ready, {})
+    cond = next(c for c in new["conditions"] if c["type"] == "Ready")
+    return new["phase"], cond["reason"], cond["message"]
+
+
+def test_phases_follow_readiness_and_keys() -> None:
+    assert phase_and_ready(FOUND, 0) == ("Pending", "ReplicasNotReady", "0/2 runner pods ready")
+    assert phase_and_ready(FOUND, 1) == ("Degraded", "ReplicasNotReady", "1/2 runner pods ready")
+    assert phase_and_ready(FOUND, 2) == ("Ready", "ReplicasReady", "2/2 runner pods ready")
+    missing = status.Findings(3, FOUND.model, ("False", "SecretMissing", "Secret 'k' not found"), 2)
+    assert phase_and_ready(missing, 0)[:2] == ("Pending", "SecretMissing")
+    assert phase_and_ready(missing, 2)[:2] == ("Degraded", "SecretMissing")  # pods kept, status says why
+    invalid = status.Findings(
+        3, ("False", "UnsupportedModel", "spec.engineModel: x"), FOUND.secret, invalid="spec.engineModel: x"
+    )
+    new = status.status(invalid, 2, {})
+    assert (new["phase"], new["readyReplicas"], new["observedGeneration"]) == ("Invalid", None, 3)
+
+
+def test_transition_times_stay_while_a_condition_holds() -> None:
+    first = status.status(FOUND, 2, {})
+    for cond in first["conditions"]:
+        cond["lastTransitionTime"] = "2026-01-01T00:00:00Z"
+    again = status.status(FOUND, 2, first)
+    assert again == first  # nothing changed: nothing to write
+    worse = status.status(FOUND, 1, first)
+    times = {c["type"]: c["lastTransitionTime"] for c in worse["conditions"]}
+    assert times["ModelValid"] == "2026-01-01T00:00:00Z" and times["Ready"] != "2026-01-01T00:00:00Z"
+
+
+def test_own_keeps_only_what_status_computes() -> None:
+    server = {**status.status(FOUND, 2, {}), "kopf": {"progress": {}}, "other": 1}
+    assert status.own(server) == status.status(FOUND, 2, server)
+
+
+def test_events_only_on_transitions() -> None:
+    pending = status.status(FOUND, 0, {})
+    ready = status.status(FOUND, 2, pending)
+    assert status.events(pending, {}) == []
+    assert status.events(ready, pending) == [("Normal", "Ready", "2/2 runner pods ready")]
+    assert status.events(ready, ready) == []  # a restart, or a resync: nothing new to say
+    missing = status.Findings(3, FOUND.model, ("False", "SecretMissing", "Secret 'k' not found"), 2)
+    gone = status.status(missing, 2, ready)
+    assert status.events(gone, ready) == [("Warning", "SecretMissing", "Secret 'k' not found")]  # once
+    assert status.events(status.status(missing, 2, gone), gone) == []
