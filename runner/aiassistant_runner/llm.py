@@ -1,8 +1,8 @@
 """The Pipecat LLM factory: `create_llm_service(type, key, messages, tools)` -> (llm, aggregator pair).
 
-The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the same registry the operator
-validates against, so what the operator accepts is what this builds. Runner-only (imports Pipecat);
-the operator must never import this module.
+The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the contract's registry, the
+one the operator validates against, so what the operator accepts is what this builds. Runner-only
+(imports Pipecat); the operator must never import this module.
 
 Text turns also get the knobs that keep Pipecat's added time-to-first-text small; measured by
 benchmarks/llm_turn.py against the raw OpenAI client on loopback (Pipecat defaults: +2.3..3.5 ms
@@ -41,7 +41,12 @@ from pipecat.services.xai.llm import GrokLLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
-from .engines import REASONING_EFFORT_PARAMETER, Target, reasoning_effort_error, registry_from_env
+from aiassistant_contract.engines import (
+    REASONING_EFFORT_PARAMETER,
+    reasoning_effort_error,
+    registry_from_env,
+)
+from aiassistant_contract.errors import require_env
 
 # One class per registry target; the registry names the class as "module:Class" for the operator,
 # which has no Pipecat, and this table is the runner's side of that contract (a test keeps them equal).
@@ -49,22 +54,6 @@ SERVICES: Mapping[str, type[BaseOpenAILLMService]] = {
     "grok": GrokLLMService,
     "openai": OpenAILLMService,
 }
-
-
-class MissingAPIKeyError(ValueError):
-    """No key was given and the target's env var is unset; the message names the env var only."""
-
-
-def resolve_api_key(target: Target, key: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """`key or $<target.key_env>`; a clear error naming the env var (never a key) when both are empty."""
-    env = os.environ if environ is None else environ
-    resolved = key or env.get(target.key_env, "")
-    if not resolved:
-        raise MissingAPIKeyError(
-            f"No API key for LLM service {target.name}: set {target.key_env} "
-            f"(the runner pod gets it from the assistant's secretRef) or pass a key"
-        )
-    return resolved
 
 
 def tools_schema(tools: Sequence[Mapping[str, Any] | FunctionSchema] | None) -> ToolsSchema | NotGiven:
@@ -123,9 +112,10 @@ def create_llm(
     """The service alone, for callers that drive it without aggregators (see create_llm_service)."""
     engine = registry_from_env().parse(type, strict=strict)
     target = engine.target
-    service_class = SERVICES[target.name]
-    api_key = resolve_api_key(target, key)
-    settings = service_class.Settings(model=engine.model, system_instruction=system_instruction)
+    service = SERVICES[target.name]
+    why = f"no key was passed for LLM service {target.name} (the runner pod gets it from the assistant's secretRef)"
+    api_key = key or require_env(os.environ, target.key_env, why)
+    settings = service.Settings(model=engine.model, system_instruction=system_instruction)
     effort_error = reasoning_effort_error(engine, reasoning_effort)
     if effort_error:  # RunnerConfig refuses it first; a direct caller gets the same words
         raise ValueError(f"reasoning_effort: {effort_error}")
@@ -134,7 +124,7 @@ def create_llm(
             settings.reasoning_effort = reasoning_effort  # type: ignore[assignment]  # checked above
         else:  # OpenAILLMService has no setting of its own: the request's extra keys carry it
             settings.extra[REASONING_EFFORT_PARAMETER] = reasoning_effort
-    llm = service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+    llm = service(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
     drop_rejected_settings(llm, engine.facts.rejected_parameters)
     if timeout_secs is not None:
         # Pipecat 1.14 builds its AsyncOpenAI client with the SDK's 600 s timeout and 2 retries, and

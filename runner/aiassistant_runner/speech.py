@@ -1,6 +1,6 @@
 """STT and TTS factories: a Pipecat service from the assistant's `stt`/`tts` config and its key env var.
 
-The types served are exactly those of `speech_registry` (the list the operator validates against);
+The types served are exactly those of `aiassistant_contract.speech` (the list the operator validates against);
 each has one builder here, and a test keeps the two in step. Keys come only from the provider's env
 var (e.g. DEEPGRAM_API_KEY); a missing key is an error naming the variable, never a value.
 A `baseURL` override points a provider at a gateway or, in tests, at a loopback fake: the API base
@@ -15,9 +15,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .config import STTConfig, TTSConfig
-from .speech_registry import STT_PROVIDERS, TTS_PROVIDERS, SpeechProvider, stt_provider, tts_provider
-from .state import require_env
+from aiassistant_contract.errors import require_env
+from aiassistant_contract.runner_config import STTConfig, TTSConfig
+from aiassistant_contract.speech import (
+    STT_PROVIDERS,
+    TTS_PROVIDERS,
+    SpeechProvider,
+    stt_provider,
+    tts_provider,
+)
 
 if TYPE_CHECKING:
     from pipecat.services.stt_service import STTService
@@ -131,5 +137,5 @@ _TTS_BUILDERS: dict[str, Callable[[TTSConfig, str, SpeechProvider], TTSService]]
     "openai": _openai_tts,
 }
 # The registry and the builders name the same types: the operator accepts nothing the runner lacks.
-assert set(_STT_BUILDERS) == set(STT_PROVIDERS), "speech.py and speech_registry.py disagree on STT"
-assert set(_TTS_BUILDERS) == set(TTS_PROVIDERS), "speech.py and speech_registry.py disagree on TTS"
+assert set(_STT_BUILDERS) == set(STT_PROVIDERS), "speech.py and the contract disagree on STT"
+assert set(_TTS_BUILDERS) == set(TTS_PROVIDERS), "speech.py and the contract disagree on TTS"

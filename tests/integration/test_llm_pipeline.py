@@ -22,7 +22,7 @@ from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.workers.runner import WorkerRunner
 
-from aiassistant_runner.engines import BUILTIN
+from aiassistant_contract.engines import BUILTIN
 from aiassistant_runner.llm import (
     TEXT_WORKER_OPTIONS,
     TextCallback,

@@ -1,5 +1,5 @@
-"""The AIAssistant CRD: generated from spec.py without drift, structural, described, its enums equal
-to the registries, its CEL rules right (cel-python), and the examples valid against it."""
+"""The AIAssistant CRD: generated from the contract's models without drift, structural, described, its
+enums equal to the registries, its CEL rules right (cel-python), and the examples valid against it."""
 
 from __future__ import annotations
 
@@ -17,19 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from aiassistant_operator import crdgen
-from aiassistant_operator.spec import (
+from aiassistant_contract.assistant import (
     CONDITION_STATUSES,
     CONDITION_TYPES,
     PHASES,
-    SERIALIZERS,
     AIAssistantSpec,
     AIAssistantStatus,
-    SpecError,
     parse_spec,
 )
-from aiassistant_runner.engines import BUILTIN
-from aiassistant_runner.speech_registry import STT_PROVIDERS, TTS_PROVIDERS
+from aiassistant_contract.engines import BUILTIN
+from aiassistant_contract.errors import SpecError
+from aiassistant_contract.runner_config import SERIALIZERS
+from aiassistant_contract.speech import STT_PROVIDERS, TTS_PROVIDERS
+from aiassistant_operator import crdgen
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "aiassistants.aiassistant.dev.yaml"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from aiassistant_runner import engines
-from aiassistant_runner.engines import (
+from aiassistant_contract import engines
+from aiassistant_contract.engines import (
     BUILTIN,
     ENGINE_MODEL_GROK_3,
     ENGINE_MODEL_GROK_3_MINI,

@@ -15,11 +15,11 @@ from pipecat.services.xai.llm import GrokLLMService
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-from aiassistant_runner.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
+from aiassistant_contract.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
+from aiassistant_contract.errors import MissingKeyError
 from aiassistant_runner.llm import (
     SERVICES,
     TEXT_WORKER_OPTIONS,
-    MissingAPIKeyError,
     TextSink,
     create_llm,
     create_llm_service,
@@ -132,7 +132,7 @@ def test_missing_key_names_the_env_var_and_no_key(
     # The other target's key is set: it must neither be used nor leak into the message.
     other = "OPENAI_API_KEY" if env == "XAI_API_KEY" else "XAI_API_KEY"
     monkeypatch.setenv(other, "secret-value-of-the-other-target")
-    with pytest.raises(MissingAPIKeyError) as err:
+    with pytest.raises(MissingKeyError) as err:
         create_llm_service(engine_model, None, [], None)
     message = str(err.value)
     assert env in message
@@ -202,7 +202,7 @@ def test_create_llm_is_the_same_service_without_aggregators(monkeypatch: pytest.
     assert llm.settings.model == "grok-3-mini"
     assert llm._client.api_key == "xai-from-env"
     assert _base_url(llm) == XAI_URL
-    with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
+    with pytest.raises(MissingKeyError, match="OPENAI_API_KEY"):
         create_llm("openai.gpt-4o", None)
 
 

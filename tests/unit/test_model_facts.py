@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiassistant_runner.engines import (
+from aiassistant_contract.engines import (
     BUILTIN,
     ENGINE_MODEL_GROK_3,
     ENGINE_MODEL_GROK_3_MINI,

@@ -8,9 +8,9 @@ import importlib
 
 import pytest
 
-from aiassistant_runner import speech
-from aiassistant_runner.config import RunnerConfig, STTConfig, TTSConfig
-from aiassistant_runner.speech_registry import (
+from aiassistant_contract.errors import MissingKeyError
+from aiassistant_contract.runner_config import RunnerConfig, STTConfig, TTSConfig
+from aiassistant_contract.speech import (
     STT_PROVIDERS,
     TTS_PROVIDERS,
     SpeechProvider,
@@ -18,7 +18,7 @@ from aiassistant_runner.speech_registry import (
     stt_provider,
     tts_provider,
 )
-from aiassistant_runner.state import MissingKeyError
+from aiassistant_runner import speech
 
 KEYS = {
     "DEEPGRAM_API_KEY": "dg-key-0a1b2c3d4e",

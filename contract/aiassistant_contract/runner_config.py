@@ -4,6 +4,9 @@ The operator renders it as JSON into the assistant's ConfigMap; the runner valid
 It never holds a secret: API keys reach the runner pod only as env vars from `secretKeyRef`.
 JSON keys are camelCase, the same spelling as the AIAssistant spec they come from.
 Pure pydantic: the operator imports this module without Pipecat.
+
+Also the rest of the runner pod's interface the operator renders against: the env vars the runner
+reads and the port it serves on.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from .engines import (
     Registry,
     reasoning_effort_error,
 )
-from .speech_registry import SpeechTypeError, stt_provider, tts_provider
+from .speech import SpeechTypeError, stt_provider, tts_provider
+
+# The runner pod's interface: where the config is, how long a SIGTERM drain may take, the log level
+# (env vars the operator sets on the container), and the port the runner serves on by default.
+CONFIG_ENV = "AIASSISTANT_CONFIG"
+DRAIN_SECONDS_ENV = "AIASSISTANT_DRAIN_SECONDS"
+LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
+PORT = 8000
 
 Serializer = Literal["protobuf", "twilio", "telnyx", "plivo", "exotel"]
 SERIALIZERS: tuple[str, ...] = ("protobuf", "twilio", "telnyx", "plivo", "exotel")

@@ -1,6 +1,6 @@
 """Which STT and TTS types the runner serves: one list, used by the runner's factories
-(speech.py) and by the operator's validation, so a type the runner cannot serve is rejected at
-apply time. Pure Python: no Pipecat import here.
+(aiassistant_runner.speech) and by the operator's validation, so a type the runner cannot serve is
+rejected at apply time. Pure Python: no Pipecat import here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ class SpeechTypeError(ValueError):
 @dataclass(frozen=True)
 class SpeechProvider:
     name: str
-    service: str  # Pipecat service class, "module:Class" (imported lazily by speech.py)
+    service: str  # Pipecat service class, "module:Class" (imported lazily by the runner's speech.py)
     key_env: str  # env var holding the API key inside the runner pod
     # Voice used when the spec names none (TTS only): a stock voice of the provider, so an
     # assistant without `voiceId` still speaks instead of failing on every call.
