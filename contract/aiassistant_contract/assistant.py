@@ -18,7 +18,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, JsonValue, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -51,9 +51,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AIAssistant"
 PLURAL = "aiassistants"
 
-PHASES = ("Pending", "Ready", "Invalid", "Degraded")
-CONDITION_TYPES = ("ModelValid", "SecretResolved", "Ready")
-CONDITION_STATUSES = ("True", "False", "Unknown")
+Phase = Literal["Pending", "Ready", "Invalid", "Degraded"]
+ConditionType = Literal["ModelValid", "SecretResolved", "Ready"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+PHASES: tuple[str, ...] = get_args(Phase)
+CONDITION_TYPES: tuple[str, ...] = get_args(ConditionType)
+CONDITION_STATUSES: tuple[str, ...] = get_args(ConditionStatus)
 
 # Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
 OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "resources", "image")
@@ -283,8 +286,8 @@ class AIAssistantSpec(CamelModel):
 class Condition(CamelModel):
     """One aspect of the assistant's state."""
 
-    type: Literal["ModelValid", "SecretResolved", "Ready"] = Field(description="Condition type.")
-    status: Literal["True", "False", "Unknown"] = Field(description="Condition status.")
+    type: ConditionType = Field(description="Condition type.")
+    status: ConditionStatus = Field(description="Condition status.")
     reason: str = Field(default="", max_length=1024, description="CamelCase reason of the last transition.")
     message: str = Field(default="", max_length=32768, description="Human-readable detail.")
     last_transition_time: str | None = Field(
@@ -300,7 +303,7 @@ class Condition(CamelModel):
 class AIAssistantStatus(CamelModel):
     """Observed state, written by the operator."""
 
-    phase: Literal["Pending", "Ready", "Invalid", "Degraded"] | None = Field(
+    phase: Phase | None = Field(
         default=None,
         description="Pending (workload starting or Secret missing), Ready, Invalid (spec rejected), "
         "Degraded (fewer ready pods than replicas).",

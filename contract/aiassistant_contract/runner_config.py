@@ -12,7 +12,7 @@ reads and the port it serves on.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -36,7 +36,7 @@ LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
 PORT = 8000
 
 Serializer = Literal["protobuf", "twilio", "telnyx", "plivo", "exotel"]
-SERIALIZERS: tuple[str, ...] = ("protobuf", "twilio", "telnyx", "plivo", "exotel")
+SERIALIZERS: tuple[str, ...] = get_args(Serializer)
 
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what OpenAI-compatible APIs accept as a function name
 # Built-in tools the runner always offers; a spec tool may not take their names.

@@ -1,8 +1,9 @@
 """The Pipecat LLM factory: `create_llm_service(type, key, messages, tools)` -> (llm, aggregator pair).
 
 The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the contract's registry, the
-one the operator validates against, so what the operator accepts is what this builds. Runner-only
-(imports Pipecat); the operator must never import this module.
+one the operator validates against, so what the operator accepts is what this builds; the Pipecat
+service class is the one the registry names for the target (no second table here). Runner-only
+(imports Pipecat).
 
 Text turns also get the knobs that keep Pipecat's added time-to-first-text small; measured by
 benchmarks/llm_turn.py against the raw OpenAI client on loopback (Pipecat defaults: +2.3..3.5 ms
@@ -21,9 +22,10 @@ with a token-paced stream, +5 ms when the answer arrives in one burst; with all 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from openai import NOT_GIVEN as OPENAI_NOT_GIVEN
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
@@ -36,24 +38,23 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.openai.base_llm import BaseOpenAILLMService
-from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.xai.llm import GrokLLMService
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
 from aiassistant_contract.engines import (
     REASONING_EFFORT_PARAMETER,
+    Target,
     reasoning_effort_error,
     registry_from_env,
 )
 from aiassistant_contract.errors import require_env
 
-# One class per registry target; the registry names the class as "module:Class" for the operator,
-# which has no Pipecat, and this table is the runner's side of that contract (a test keeps them equal).
-SERVICES: Mapping[str, type[BaseOpenAILLMService]] = {
-    "grok": GrokLLMService,
-    "openai": OpenAILLMService,
-}
+
+def service_class(target: Target) -> type[BaseOpenAILLMService]:
+    """The Pipecat service class the registry names for `target` ("module:Class")."""
+    module, _, name = target.service.partition(":")
+    return cast(type[BaseOpenAILLMService], getattr(importlib.import_module(module), name))
 
 
 def tools_schema(tools: Sequence[Mapping[str, Any] | FunctionSchema] | None) -> ToolsSchema | NotGiven:
@@ -112,7 +113,7 @@ def create_llm(
     """The service alone, for callers that drive it without aggregators (see create_llm_service)."""
     engine = registry_from_env().parse(type, strict=strict)
     target = engine.target
-    service = SERVICES[target.name]
+    service = service_class(target)
     why = f"no key was passed for LLM service {target.name} (the runner pod gets it from the assistant's secretRef)"
     api_key = key or require_env(os.environ, target.key_env, why)
     settings = service.Settings(model=engine.model, system_instruction=system_instruction)

@@ -10,6 +10,7 @@ from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.xai.llm import GrokLLMService
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
@@ -18,11 +19,11 @@ from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from aiassistant_contract.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
 from aiassistant_contract.errors import MissingKeyError
 from aiassistant_runner.llm import (
-    SERVICES,
     TEXT_WORKER_OPTIONS,
     TextSink,
     create_llm,
     create_llm_service,
+    service_class,
     text_user_params,
     tools_schema,
 )
@@ -169,12 +170,15 @@ def test_tools_schema_conversion_and_errors() -> None:
         tools_schema([WEATHER, {"name": "x", "parameters": "not a schema"}])
 
 
-def test_runner_services_match_the_registry() -> None:
-    # engines.py names the class for the operator (no Pipecat there); llm.py must build that class.
-    assert set(SERVICES) == set(BUILTIN.targets)
-    for name, target in BUILTIN.targets.items():
+def test_the_factory_builds_the_class_the_registry_names() -> None:
+    # The contract's engines.py names each target's class (no Pipecat there); llm.py imports and
+    # builds exactly that class, with no table of its own.
+    for target in BUILTIN.targets.values():
         module, _, cls = target.service.partition(":")
-        assert getattr(importlib.import_module(module), cls) is SERVICES[name]
+        expected = getattr(importlib.import_module(module), cls)
+        assert service_class(target) is expected and issubclass(expected, BaseOpenAILLMService)
+        llm = create_llm(f"{target.name}.{sorted(target.models)[0]}", "k")
+        assert type(llm) is expected
 
 
 def test_text_user_params_skip_voice_turn_detection() -> None:
