@@ -18,7 +18,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -54,9 +54,6 @@ PLURAL = "aiassistants"
 Phase = Literal["Pending", "Ready", "Invalid", "Degraded"]
 ConditionType = Literal["ModelValid", "SecretResolved", "Ready"]
 ConditionStatus = Literal["True", "False", "Unknown"]
-PHASES: tuple[str, ...] = get_args(Phase)
-CONDITION_TYPES: tuple[str, ...] = get_args(ConditionType)
-CONDITION_STATUSES: tuple[str, ...] = get_args(ConditionStatus)
 
 # Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
 OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "resources", "image")

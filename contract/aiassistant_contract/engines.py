@@ -301,9 +301,6 @@ class Registry:
             return False
         return True
 
-    def engine_models(self) -> list[str]:
-        return sorted(f"{t.name}.{m}" for t in self._targets.values() for m in t.models)
-
     def with_extra_models(self, extra: Iterable[str]) -> Registry:
         """Allow more models of known targets (unknown targets still fail: nothing could serve them).
         A model the table does not know gets no facts: a plain, current, non-reasoning model."""

@@ -28,7 +28,6 @@ from .settings import Settings
 
 Key = tuple[str, str]  # namespace, name
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-RUNNER_KINDS = ("ConfigMap", "Deployment", "Service", "PodDisruptionBudget")
 
 
 @dataclass(frozen=True)

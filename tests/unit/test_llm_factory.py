@@ -18,15 +18,8 @@ from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
 from aiassistant_contract.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
 from aiassistant_contract.errors import MissingKeyError
-from aiassistant_runner.llm import (
-    TEXT_WORKER_OPTIONS,
-    TextSink,
-    create_llm,
-    create_llm_service,
-    service_class,
-    text_user_params,
-    tools_schema,
-)
+from aiassistant_runner.llm import create_llm, create_llm_service, service_class, tools_schema
+from tests.text_pipeline import TEXT_WORKER_OPTIONS, TextSink, text_user_params
 
 XAI_URL = "https://api.x.ai/v1"
 WEATHER = {
