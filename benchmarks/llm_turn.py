@@ -44,13 +44,9 @@ from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
-from aiassistant_runner.llm import (
-    TEXT_WORKER_OPTIONS,
-    TextSink,
-    create_llm_service,
-    text_user_params,
-)
+from aiassistant_runner.llm import create_llm_service
 from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.text_pipeline import TEXT_WORKER_OPTIONS, TextSink, text_user_params
 
 SYSTEM = "You are the ACME support assistant. Be brief."
 USER = {"role": "user", "content": "What are your opening hours?"}

@@ -14,7 +14,7 @@ import httpx
 import kr8s
 from kr8s.asyncio.objects import APIObject, ConfigMap, Deployment, PodDisruptionBudget, Service, new_class
 
-from .spec import API_VERSION, KIND, PLURAL
+from aiassistant_contract.assistant import API_VERSION, KIND, PLURAL
 
 AIAssistant = new_class(KIND, version=API_VERSION, namespaced=True, plural=PLURAL)
 KINDS: Mapping[str, type[APIObject]] = {

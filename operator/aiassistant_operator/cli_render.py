@@ -18,11 +18,12 @@ from typing import Any, TextIO
 
 import yaml
 
-from aiassistant_runner.engines import retirement_warning
+from aiassistant_contract.assistant import API_VERSION, KIND
+from aiassistant_contract.engines import retirement_warning
+from aiassistant_contract.errors import SpecError
 
 from .render import render
 from .settings import Settings, SettingsError
-from .spec import API_VERSION, KIND, SpecError
 
 PROG = "aiassistant-operator render"
 

@@ -1,4 +1,5 @@
-"""Generate the AIAssistant CRD from the pydantic models in spec.py (the one source of the schema).
+"""Generate the AIAssistant CRD from the contract's pydantic models (aiassistant_contract.assistant,
+the one source of the schema).
 
     python -m aiassistant_operator.crdgen            # rewrite both CRD files
     python -m aiassistant_operator.crdgen --check    # exit 1 if a committed file differs
@@ -22,14 +23,22 @@ from typing import Any
 
 import yaml
 
-from .spec import GROUP, KIND, NAME_RULE, PLURAL, VERSION, AIAssistantSpec, AIAssistantStatus
+from aiassistant_contract.assistant import (
+    GROUP,
+    KIND,
+    NAME_RULE,
+    PLURAL,
+    VERSION,
+    AIAssistantSpec,
+    AIAssistantStatus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILES = (
     ROOT / "crds" / f"{PLURAL}.{GROUP}.yaml",
     ROOT / "charts" / "aiassistant-operator" / "crds" / f"{PLURAL}.{GROUP}.yaml",
 )
-HEADER = "# Generated from operator/aiassistant_operator/spec.py by `python -m aiassistant_operator.crdgen`.\n# Do not edit by hand.\n"
+HEADER = "# Generated from contract/aiassistant_contract/assistant.py by `python -m aiassistant_operator.crdgen`.\n# Do not edit by hand.\n"
 
 DROPPED = {"title", "default", "$defs"}
 
@@ -182,7 +191,8 @@ def crd_yaml() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m aiassistant_operator.crdgen", description="Write the AIAssistant CRD from spec.py."
+        prog="python -m aiassistant_operator.crdgen",
+        description="Write the AIAssistant CRD from aiassistant_contract.assistant.",
     )
     parser.add_argument("--check", action="store_true", help="only check the files are up to date")
     args = parser.parse_args(argv)

@@ -25,10 +25,11 @@ from typing import Any
 import kopf
 import kr8s
 
+from aiassistant_contract.assistant import GROUP, PLURAL, VERSION
+
 from .reconcile import Cluster, Key, reconcile, secret_names
 from .render import INSTANCE_LABEL, MANAGED_BY
 from .settings import Settings
-from .spec import GROUP, PLURAL, VERSION
 
 RESYNC_SECONDS = 60.0
 API_TIMEOUT_SECONDS = 30.0  # one API request of kopf's; it retries (networking.error_backoffs)

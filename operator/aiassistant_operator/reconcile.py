@@ -19,14 +19,15 @@ from typing import Any, cast
 import kopf
 import kr8s
 
+from aiassistant_contract.assistant import check_name, parse_spec
+from aiassistant_contract.errors import SpecError
+
 from . import apply, metrics, status
 from .render import SecretKeyRef, endpoint, referenced_secrets, render_parsed, runner_name, secrets_hash
 from .settings import Settings
-from .spec import SpecError, check_name, parse_spec
 
 Key = tuple[str, str]  # namespace, name
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-RUNNER_KINDS = ("ConfigMap", "Deployment", "Service", "PodDisruptionBudget")
 
 
 @dataclass(frozen=True)

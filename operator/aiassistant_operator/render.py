@@ -14,21 +14,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .settings import DEFAULT_SECRETS_ENV, Settings
-from .spec import (
+from aiassistant_contract.assistant import (
     API_VERSION,
     KIND,
     RUNNER_SUFFIX,
     AIAssistantSpec,
     SecretRef,
-    SpecError,
     check_name,
     key_uses,
     parse_spec,
     to_runner_config,
 )
+from aiassistant_contract.errors import SpecError
+from aiassistant_contract.runner_config import CONFIG_ENV, DRAIN_SECONDS_ENV, LOG_LEVEL_ENV, PORT
 
-PORT = 8000
+from .settings import DEFAULT_SECRETS_ENV, Settings
+
 PORT_NAME = "http"
 CONFIG_DIR = "/etc/aiassistant"
 CONFIG_KEY = "config.json"
@@ -143,9 +144,9 @@ def _owner(assistant_metadata: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _container(spec: AIAssistantSpec, settings: Settings, refs: list[SecretKeyRef]) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
-        {"name": "AIASSISTANT_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_KEY}"},
-        {"name": "AIASSISTANT_DRAIN_SECONDS", "value": str(settings.runner_drain_seconds)},
-        {"name": "AIASSISTANT_LOG_LEVEL", "value": settings.log_level},
+        {"name": CONFIG_ENV, "value": f"{CONFIG_DIR}/{CONFIG_KEY}"},
+        {"name": DRAIN_SECONDS_ENV, "value": str(settings.runner_drain_seconds)},
+        {"name": LOG_LEVEL_ENV, "value": settings.log_level},
         # The root filesystem is read-only and the image's user has no home: caches go to /tmp.
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
     ]

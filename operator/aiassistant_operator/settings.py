@@ -16,16 +16,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from aiassistant_runner.engines import (
+from aiassistant_contract.assistant import DNS_SUBDOMAIN, Resources, SecretRef
+from aiassistant_contract.engines import (
     BUILTIN,
     EXTRA_MODELS_ENV,
     EngineModelError,
     Registry,
     parse_extra_models,
 )
-from aiassistant_runner.speech_registry import STT_PROVIDERS, TTS_PROVIDERS
-
-from .spec import DNS_SUBDOMAIN, Resources, SecretRef
+from aiassistant_contract.errors import describe
+from aiassistant_contract.speech import STT_PROVIDERS, TTS_PROVIDERS
 
 RUNNER_IMAGE_ENV = "AIASSISTANT_RUNNER_IMAGE"
 PULL_POLICY_ENV = "AIASSISTANT_RUNNER_IMAGE_PULL_POLICY"
@@ -81,7 +81,7 @@ class Settings:
         return BUILTIN.with_extra_models(self.extra_models)
 
     def registry(self) -> Registry:
-        """The runner's engine registry, extended with the models this operator allows."""
+        """The engine registry (the runner's too), extended with the models this operator allows."""
         return self._registry
 
     def default_secret(self, provider: str) -> SecretRef | None:
@@ -165,10 +165,7 @@ def _default_secrets(value: str | None) -> dict[str, SecretRef]:
         try:
             secrets[provider] = SecretRef.model_validate(ref)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in err.errors()
-            )
-            raise SettingsError(f"{DEFAULT_SECRETS_ENV}: {provider}: {problems}") from None
+            raise SettingsError(f"{DEFAULT_SECRETS_ENV}: {provider}: {describe(err)}") from None
     return secrets
 
 
@@ -187,7 +184,6 @@ def _resources(value: str | None) -> dict[str, Any]:
     try:
         return Resources.model_validate(data).model_dump(exclude_none=True)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in err.errors())
         raise SettingsError(
-            f"{RUNNER_RESOURCES_ENV}: {problems} (expected {{limits: {{...}}, requests: {{...}}}})"
+            f"{RUNNER_RESOURCES_ENV}: {describe(err)} (expected {{limits: {{...}}, requests: {{...}}}})"
         ) from None

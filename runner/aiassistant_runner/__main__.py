@@ -5,6 +5,8 @@
     aiassistant-runner --assistant x.yaml --base-url http://127.0.0.1:8080/v1   # any OpenAI-compatible LLM
 
 The config is validated before anything starts; a bad one exits 2 with the path of the bad field.
+An AIAssistant YAML becomes the config the operator would render from it (the contract's
+`parse_spec` + `to_runner_config`, with the models AIASSISTANT_EXTRA_MODELS allows).
 API keys come only from env vars (XAI_API_KEY, OPENAI_API_KEY, ...) and are never logged.
 SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
 period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS, default 25 s) to finish, then exit 0.
@@ -28,41 +30,27 @@ import uvicorn
 import yaml
 from pydantic import ValidationError
 
-from .config import RunnerConfig
-from .engines import EngineModelError
+from aiassistant_contract.assistant import KIND, parse_spec, to_runner_config
+from aiassistant_contract.engines import EngineModelError, Registry, registry_from_env
+from aiassistant_contract.errors import MissingKeyError, SpecError, describe, error_lines
+from aiassistant_contract.runner_config import (
+    CONFIG_ENV,
+    DRAIN_SECONDS_ENV,
+    LOG_LEVEL_ENV,
+    PORT,
+    RunnerConfig,
+)
+
 from .logs import setup_logging
-from .state import DEFAULT_DRAIN_SECONDS, DRAIN_GRACE_ENV, MissingKeyError, RunnerState
+from .state import DEFAULT_DRAIN_SECONDS, RunnerState
 
 log = logging.getLogger("aiassistant_runner")
 
-CONFIG_ENV = "AIASSISTANT_CONFIG"
-LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
 EXIT_BAD_CONFIG = 2
-# AIAssistant spec fields that are the operator's business (keys, workload shape), not the runner's.
-OPERATOR_ONLY_SPEC_FIELDS = ("secretRef", "replicas", "resources", "image")
 
 
 class ConfigError(Exception):
     """A config the runner cannot start with; the message names the file and the bad field."""
-
-
-def field_path(loc: Sequence[int | str], prefix: str = "") -> str:
-    """pydantic error location -> `tools[0].timeoutSeconds` (camelCase, as written in the file)."""
-    path = prefix
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(top level)"
-
-
-def _validation_message(source: str, err: ValidationError, prefix: str = "") -> str:
-    lines = [f"invalid runner config {source}:"]
-    for error in err.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        if error["loc"]:
-            lines.append(f"  {field_path(error['loc'], prefix)}: {message}")
-        else:  # a whole-model check; its message starts with the field, e.g. "engineModel: ..."
-            lines.append(f"  {prefix + '.' if prefix else ''}{message}")
-    return "\n".join(lines)
 
 
 def load_config_file(path: Path) -> RunnerConfig:
@@ -76,27 +64,27 @@ def load_config_file(path: Path) -> RunnerConfig:
     try:
         return RunnerConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_validation_message(str(path), err)) from None
+        lines = "\n".join(f"  {line}" for line in error_lines(err))
+        raise ConfigError(f"invalid runner config {path}:\n{lines}") from None
 
 
-def config_from_assistant(document: Mapping[str, Any], source: str = "assistant") -> RunnerConfig:
-    """The RunnerConfig of an AIAssistant resource (what the operator would render, minus keys)."""
-    if document.get("kind") != "AIAssistant" or not isinstance(document.get("spec"), Mapping):
+def config_from_assistant(
+    document: Mapping[str, Any], source: str = "assistant", registry: Registry | None = None
+) -> RunnerConfig:
+    """The RunnerConfig the operator would render for an AIAssistant resource (never a key):
+    the contract's conversion, with `registry` (default: the built-in models plus those
+    AIASSISTANT_EXTRA_MODELS allows, as the operator's settings would)."""
+    if document.get("kind") != KIND or not isinstance(document.get("spec"), Mapping):
         raise ConfigError(f"{source} is not an AIAssistant (expected kind: AIAssistant with a spec)")
-    spec = {k: v for k, v in document["spec"].items() if k not in OPERATOR_ONLY_SPEC_FIELDS}
-    for speech in ("stt", "tts"):  # their secretRefs are keys too: the runner reads env vars instead
-        if isinstance(spec.get(speech), Mapping):
-            spec[speech] = {k: v for k, v in spec[speech].items() if k != "secretRef"}
+    registry = registry_from_env() if registry is None else registry
     metadata = document.get("metadata") or {}
-    data = {
-        "name": metadata.get("name", "assistant"),
-        "namespace": metadata.get("namespace", "default"),
-        **spec,
-    }
+    name, namespace = metadata.get("name", "assistant"), metadata.get("namespace", "default")
     try:
-        return RunnerConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_validation_message(source, err, prefix="spec")) from None
+        return to_runner_config(name, namespace, parse_spec(document["spec"], registry), registry)
+    except SpecError as err:
+        raise ConfigError(f"invalid AIAssistant {source}: {err}") from None
+    except ValidationError as err:  # the spec is fine: the name or namespace is not a string
+        raise ConfigError(f"invalid AIAssistant {source}: {describe(err, 'metadata')}") from None
 
 
 def load_assistant_file(path: Path) -> RunnerConfig:
@@ -170,7 +158,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="LLM endpoint override (wins over the config's baseURL), e.g. a local OpenAI-compatible server",
     )
     parser.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=8000, help="listen port (default 8000)")
+    parser.add_argument("--port", type=int, default=PORT, help=f"listen port (default {PORT})")
     parser.add_argument(
         "--log-level",
         default=os.environ.get(LOG_LEVEL_ENV, "INFO"),
@@ -182,7 +170,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--drain-seconds",
         type=float,
         default=None,
-        help=f"grace period for active sessions after SIGTERM (default: env {DRAIN_GRACE_ENV} or "
+        help=f"grace period for active sessions after SIGTERM (default: env {DRAIN_SECONDS_ENV} or "
         f"{DEFAULT_DRAIN_SECONDS:g})",
     )
     return parser.parse_args(argv)

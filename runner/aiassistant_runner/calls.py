@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from .state import MissingKeyError
+from aiassistant_contract.errors import MissingKeyError
 
 if TYPE_CHECKING:
     from fastapi import WebSocket

@@ -1,70 +1,43 @@
 """The Pipecat LLM factory: `create_llm_service(type, key, messages, tools)` -> (llm, aggregator pair).
 
-The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the same registry the operator
-validates against, so what the operator accepts is what this builds. Runner-only (imports Pipecat);
-the operator must never import this module.
-
-Text turns also get the knobs that keep Pipecat's added time-to-first-text small; measured by
-benchmarks/llm_turn.py against the raw OpenAI client on loopback (Pipecat defaults: +2.3..3.5 ms
-with a token-paced stream, +5 ms when the answer arrives in one burst; with all three below:
-+0.4..0.6 ms):
-- `TEXT_WORKER_OPTIONS`: no RTVI processor/observer (it turns every LLM frame into a client
-  message: most of the cost), no turn tracking, no idle observer: -1.2 ms paced, -2.5 ms burst.
-- `TextSink`: the text consumer runs in direct mode, inline in the LLM's push. Behind a queue it
-  waits until the LLM task yields, and the LLM task parses every already-buffered chunk first:
-  -0.4 ms paced, -2.3 ms burst.
-- `text_user_params()`: no voice turn detection in the user aggregator (Pipecat's default builds
-  VAD and Smart Turn strategies and loads the Smart Turn ONNX model): no measurable change per
-  turn, but the factory builds in ~30 ms instead of ~70 ms and holds no model.
+The engine model (`"grok.grok-3"`, `"openai:gpt-4o"`) is parsed with the contract's registry, the
+one the operator validates against, so what the operator accepts is what this builds; the Pipecat
+service class is the one the registry names for the target (no second table here). Runner-only
+(imports Pipecat).
 """
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from openai import NOT_GIVEN as OPENAI_NOT_GIVEN
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-from pipecat.frames.frames import Frame, LLMFullResponseEndFrame, LLMTextFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.openai.base_llm import BaseOpenAILLMService
-from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.xai.llm import GrokLLMService
-from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
-from .engines import REASONING_EFFORT_PARAMETER, Target, reasoning_effort_error, registry_from_env
-
-# One class per registry target; the registry names the class as "module:Class" for the operator,
-# which has no Pipecat, and this table is the runner's side of that contract (a test keeps them equal).
-SERVICES: Mapping[str, type[BaseOpenAILLMService]] = {
-    "grok": GrokLLMService,
-    "openai": OpenAILLMService,
-}
-
-
-class MissingAPIKeyError(ValueError):
-    """No key was given and the target's env var is unset; the message names the env var only."""
+from aiassistant_contract.engines import (
+    REASONING_EFFORT_PARAMETER,
+    Target,
+    reasoning_effort_error,
+    registry_from_env,
+)
+from aiassistant_contract.errors import require_env
 
 
-def resolve_api_key(target: Target, key: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """`key or $<target.key_env>`; a clear error naming the env var (never a key) when both are empty."""
-    env = os.environ if environ is None else environ
-    resolved = key or env.get(target.key_env, "")
-    if not resolved:
-        raise MissingAPIKeyError(
-            f"No API key for LLM service {target.name}: set {target.key_env} "
-            f"(the runner pod gets it from the assistant's secretRef) or pass a key"
-        )
-    return resolved
+def service_class(target: Target) -> type[BaseOpenAILLMService]:
+    """The Pipecat service class the registry names for `target` ("module:Class")."""
+    module, _, name = target.service.partition(":")
+    return cast(type[BaseOpenAILLMService], getattr(importlib.import_module(module), name))
 
 
 def tools_schema(tools: Sequence[Mapping[str, Any] | FunctionSchema] | None) -> ToolsSchema | NotGiven:
@@ -123,9 +96,10 @@ def create_llm(
     """The service alone, for callers that drive it without aggregators (see create_llm_service)."""
     engine = registry_from_env().parse(type, strict=strict)
     target = engine.target
-    service_class = SERVICES[target.name]
-    api_key = resolve_api_key(target, key)
-    settings = service_class.Settings(model=engine.model, system_instruction=system_instruction)
+    service = service_class(target)
+    why = f"no key was passed for LLM service {target.name} (the runner pod gets it from the assistant's secretRef)"
+    api_key = key or require_env(os.environ, target.key_env, why)
+    settings = service.Settings(model=engine.model, system_instruction=system_instruction)
     effort_error = reasoning_effort_error(engine, reasoning_effort)
     if effort_error:  # RunnerConfig refuses it first; a direct caller gets the same words
         raise ValueError(f"reasoning_effort: {effort_error}")
@@ -134,7 +108,7 @@ def create_llm(
             settings.reasoning_effort = reasoning_effort  # type: ignore[assignment]  # checked above
         else:  # OpenAILLMService has no setting of its own: the request's extra keys carry it
             settings.extra[REASONING_EFFORT_PARAMETER] = reasoning_effort
-    llm = service_class(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
+    llm = service(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
     drop_rejected_settings(llm, engine.facts.rejected_parameters)
     if timeout_secs is not None:
         # Pipecat 1.14 builds its AsyncOpenAI client with the SDK's 600 s timeout and 2 retries, and
@@ -167,7 +141,7 @@ def create_llm_service(
     `key`: API key, or None/"" to use the target's env var (`XAI_API_KEY`, `OPENAI_API_KEY`).
     `base_url`: overrides the target's default (gateways, local OpenAI-compatible servers).
     `user_params`: the user aggregator's parameters; Pipecat's default (voice turn detection) when
-    None, `text_user_params()` for text-only pipelines.
+    None.
     `timeout_secs`: bound of one LLM request attempt (one retry); None keeps the OpenAI SDK's default.
     `reasoning_effort`: sent as `reasoning_effort` (Pipecat's GrokLLMSettings.reasoning_effort for
     grok); a value the model does not take is a ValueError, and unset sends nothing (the provider's
@@ -187,50 +161,3 @@ def create_llm_service(
         tools=tools_schema(tools),
     )
     return llm, LLMContextAggregatorPair(context, user_params=user_params)
-
-
-# -- text turns: what an LLM text turn does not need ------------------------------------------------
-
-# PipelineWorker keyword arguments for text pipelines (no client to speak RTVI to, no speech turns,
-# idleness is the server's business).
-TEXT_WORKER_OPTIONS: Mapping[str, Any] = {
-    "enable_rtvi": False,
-    "enable_turn_tracking": False,
-    "idle_timeout_secs": None,
-}
-
-
-def text_user_params() -> LLMUserAggregatorParams:
-    """User aggregator parameters for text-only pipelines: turns arrive as messages, not speech."""
-    return LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
-
-
-TextCallback = Callable[[str], Awaitable[None] | None]
-
-
-class TextSink(FrameProcessor):
-    """Hands each streamed LLM text chunk to `on_text` and each finished response to `responses`.
-
-    Direct mode: runs inline in the LLM's push (no queue hop), so `on_text` must not block.
-    A function-calling turn ends two responses: the tool call's (usually empty) and the answer's.
-    """
-
-    def __init__(self, on_text: TextCallback | None = None, **kwargs: Any) -> None:
-        super().__init__(enable_direct_mode=True, **kwargs)
-        self._on_text = on_text
-        self._current: list[str] = []
-        self.responses: asyncio.Queue[str] = asyncio.Queue()
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if direction is FrameDirection.DOWNSTREAM:
-            if isinstance(frame, LLMTextFrame):
-                self._current.append(frame.text)
-                if self._on_text is not None:
-                    result = self._on_text(frame.text)
-                    if result is not None:
-                        await result
-            elif isinstance(frame, LLMFullResponseEndFrame):
-                self.responses.put_nowait("".join(self._current))
-                self._current.clear()
-        await self.push_frame(frame, direction)

@@ -12,8 +12,8 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
-from .engines import BUILTIN
-from .speech_registry import STT_PROVIDERS, TTS_PROVIDERS
+from aiassistant_contract.engines import BUILTIN
+from aiassistant_contract.speech import STT_PROVIDERS, TTS_PROVIDERS
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .config import END_CALL
+from aiassistant_contract.runner_config import END_CALL
+
 from .speech import create_stt, create_tts
 
 if TYPE_CHECKING:

@@ -25,9 +25,10 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from starlette.websockets import WebSocketState
 
+from aiassistant_contract.runner_config import SERIALIZERS
+
 from . import __version__
 from .calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
-from .config import SERIALIZERS
 from .sessions import CapacityError
 from .state import RunnerState
 

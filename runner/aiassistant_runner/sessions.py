@@ -51,9 +51,6 @@ class Sessions:
     def active(self) -> int:
         return sum(self._active.values())
 
-    def active_by_kind(self) -> dict[SessionKind, int]:
-        return dict(self._active)
-
     @property
     def draining(self) -> bool:
         return self._draining

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .config import RunnerConfig
-from .engines import EngineModel, registry_from_env
+from aiassistant_contract.engines import EngineModel, registry_from_env
+from aiassistant_contract.errors import require_env
+from aiassistant_contract.runner_config import DRAIN_SECONDS_ENV, RunnerConfig
+
 from .metrics import Metrics
 from .sessions import Sessions
 from .tools import ToolRunner
@@ -16,22 +18,10 @@ from .tools import ToolRunner
 if TYPE_CHECKING:
     from .turns import TurnEngine
 
-# Seconds active sessions may take to finish after SIGTERM. The operator sets the pod's
-# terminationGracePeriodSeconds a little above this, so the kubelet does not kill a draining pod.
-DRAIN_GRACE_ENV = "AIASSISTANT_DRAIN_SECONDS"
+# Seconds active sessions may take to finish after SIGTERM (env DRAIN_SECONDS_ENV). The operator
+# sets the pod's terminationGracePeriodSeconds a little above this, so the kubelet does not kill a
+# draining pod.
 DEFAULT_DRAIN_SECONDS = 25.0
-
-
-class MissingKeyError(RuntimeError):
-    """A key env var is unset; the message names the variable, never a value."""
-
-
-def require_env(environ: Mapping[str, str], name: str, why: str) -> str:
-    """The value of the key env var `name`; MissingKeyError "<name> is not set: <why>" if empty."""
-    value = environ.get(name, "")
-    if not value:
-        raise MissingKeyError(f"{name} is not set: {why}")
-    return value
 
 
 @dataclass
@@ -62,7 +52,7 @@ class RunnerState:
         env = os.environ if environ is None else environ
         metrics = Metrics(f"{config.namespace}/{config.name}")
         if drain_seconds is None:
-            drain_seconds = float(env.get(DRAIN_GRACE_ENV) or DEFAULT_DRAIN_SECONDS)
+            drain_seconds = float(env.get(DRAIN_SECONDS_ENV) or DEFAULT_DRAIN_SECONDS)
         return cls(
             config=config,
             sessions=Sessions(config.max_sessions_per_pod, metrics),

@@ -32,7 +32,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from .config import STOP_SERVICE, key_value_lines
+from aiassistant_contract.runner_config import STOP_SERVICE, key_value_lines
+
 from .conversations import RequestError, openai_error, read_json_object, unavailable
 from .sessions import CapacityError
 from .state import RunnerState

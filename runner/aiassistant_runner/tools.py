@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from .config import END_CALL, STOP_SERVICE, ToolConfig
+from aiassistant_contract.runner_config import END_CALL, STOP_SERVICE, ToolConfig
+
 from .metrics import Metrics
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
-from .config import STOP_SERVICE
+from aiassistant_contract.runner_config import STOP_SERVICE
 
 if TYPE_CHECKING:
     from pipecat.services.openai.base_llm import BaseOpenAILLMService

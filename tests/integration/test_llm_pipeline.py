@@ -22,16 +22,10 @@ from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.workers.runner import WorkerRunner
 
-from aiassistant_runner.engines import BUILTIN
-from aiassistant_runner.llm import (
-    TEXT_WORKER_OPTIONS,
-    TextCallback,
-    TextSink,
-    create_llm_service,
-    drop_rejected_settings,
-    text_user_params,
-)
+from aiassistant_contract.engines import BUILTIN
+from aiassistant_runner.llm import create_llm_service, drop_rejected_settings
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
+from tests.text_pipeline import TEXT_WORKER_OPTIONS, TextCallback, TextSink, text_user_params
 
 SYSTEM = "You are the ACME support assistant."
 QUESTION = {"role": "user", "content": "What are your opening hours?"}

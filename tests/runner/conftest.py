@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aiassistant_runner.config import RunnerConfig
+from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_runner.server import create_app
 from aiassistant_runner.state import RunnerState
 from tests.fakes.openai_server import FakeOpenAI

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from aiassistant_runner.engines import BUILTIN
+from aiassistant_contract.engines import BUILTIN
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.runner.conftest import StartRunner
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aiassistant_runner.config import ToolConfig
+from aiassistant_contract.runner_config import ToolConfig
 from aiassistant_runner.llm import create_llm_service
 from aiassistant_runner.metrics import Metrics
 from aiassistant_runner.tools import ToolRunner

@@ -1,12 +1,12 @@
-"""The AIAssistant CRD: generated from spec.py without drift, structural, described, its enums equal
-to the registries, its CEL rules right (cel-python), and the examples valid against it."""
+"""The AIAssistant CRD: generated from the contract's models without drift, structural, described, its
+enums equal to the registries, its CEL rules right (cel-python), and the examples valid against it."""
 
 from __future__ import annotations
 
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import celpy
 import jsonschema
@@ -17,22 +17,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from aiassistant_operator import crdgen
-from aiassistant_operator.spec import (
-    CONDITION_STATUSES,
-    CONDITION_TYPES,
-    PHASES,
-    SERIALIZERS,
+from aiassistant_contract.assistant import (
     AIAssistantSpec,
     AIAssistantStatus,
-    SpecError,
+    ConditionStatus,
+    ConditionType,
+    Phase,
     parse_spec,
 )
-from aiassistant_runner.engines import BUILTIN
-from aiassistant_runner.speech_registry import STT_PROVIDERS, TTS_PROVIDERS
+from aiassistant_contract.engines import BUILTIN
+from aiassistant_contract.errors import SpecError
+from aiassistant_contract.runner_config import SERIALIZERS
+from aiassistant_contract.speech import STT_PROVIDERS, TTS_PROVIDERS
+from aiassistant_operator import crdgen
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "aiassistants.aiassistant.dev.yaml"
+ENGINE_MODELS = sorted(f"{t.name}.{m}" for t in BUILTIN.targets.values() for m in t.models)
 CHART_CRD_PATH = ROOT / "charts" / "aiassistant-operator" / "crds" / "aiassistants.aiassistant.dev.yaml"
 EXAMPLES = ROOT / "examples"
 
@@ -221,10 +222,10 @@ def test_enums_are_the_registries() -> None:
     assert props["stt"]["properties"]["type"]["enum"] == sorted(STT_PROVIDERS)
     assert props["tts"]["properties"]["type"]["enum"] == sorted(TTS_PROVIDERS)
     assert props["transport"]["properties"]["serializers"]["items"]["enum"] == list(SERIALIZERS)
-    assert STATUS["properties"]["phase"]["enum"] == list(PHASES)
+    assert STATUS["properties"]["phase"]["enum"] == list(get_args(Phase))
     condition = STATUS["properties"]["conditions"]["items"]["properties"]
-    assert condition["type"]["enum"] == list(CONDITION_TYPES)
-    assert condition["status"]["enum"] == list(CONDITION_STATUSES)
+    assert condition["type"]["enum"] == list(get_args(ConditionType))
+    assert condition["status"]["enum"] == list(get_args(ConditionStatus))
 
 
 def test_lists_with_keys_are_maps_and_sets() -> None:
@@ -279,7 +280,7 @@ def test_cel_rejects_with_a_message(value: str, message: str) -> None:
 
 
 def test_cel_accepts_every_model_the_registry_serves() -> None:
-    for engine_model in BUILTIN.engine_models():
+    for engine_model in ENGINE_MODELS:
         assert cel_errors(ENGINE_MODEL, engine_model) == [], engine_model
         assert cel_errors(ENGINE_MODEL, engine_model.replace(".", ":", 1)) == [], engine_model
 
@@ -416,11 +417,7 @@ SECRET_REF = st.fixed_dictionaries(
 QUANTITY = st.one_of(st.integers(-1, 4), st.sampled_from(["250m", "1Gi", "lots", "1.5", "-1", ""]))
 FLOAT = functools.partial(st.floats, allow_nan=False, allow_infinity=False)
 SPECS = st.fixed_dictionaries(
-    {
-        "engineModel": st.one_of(
-            st.sampled_from(BUILTIN.engine_models()), st.text("grokpenai.:-3 ", max_size=14)
-        )
-    },
+    {"engineModel": st.one_of(st.sampled_from(ENGINE_MODELS), st.text("grokpenai.:-3 ", max_size=14))},
     optional={
         "secretRef": SECRET_REF,
         "replicas": st.integers(-1, 101),

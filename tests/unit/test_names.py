@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from aiassistant_contract.assistant import NAME_MAX_LENGTH, check_name
+from aiassistant_contract.errors import SpecError
 from aiassistant_operator.render import render
 from aiassistant_operator.settings import Settings
-from aiassistant_operator.spec import NAME_MAX_LENGTH, SpecError, check_name
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # apimachinery's IsDNS1035Label
 

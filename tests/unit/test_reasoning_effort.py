@@ -11,12 +11,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from aiassistant_contract.assistant import parse_spec, to_runner_config
+from aiassistant_contract.engines import BUILTIN, REASONING_EFFORTS, registry_from_env
+from aiassistant_contract.errors import SpecError
+from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_operator import __main__ as cli
 from aiassistant_operator.crdgen import crd
-from aiassistant_operator.spec import SpecError, parse_spec, to_runner_config
 from aiassistant_runner.__main__ import ConfigError, config_from_assistant, load_config_file
-from aiassistant_runner.config import RunnerConfig
-from aiassistant_runner.engines import BUILTIN, REASONING_EFFORTS, registry_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -20,6 +20,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from aiassistant_contract.assistant import parse_spec
+from aiassistant_contract.errors import SpecError
+from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_operator.cli_render import dump_yaml
 from aiassistant_operator.render import (
     CONFIG_HASH_ANNOTATION,
@@ -31,8 +34,6 @@ from aiassistant_operator.render import (
     secrets_hash,
 )
 from aiassistant_operator.settings import Settings
-from aiassistant_operator.spec import SpecError, parse_spec
-from aiassistant_runner.config import RunnerConfig
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from aiassistant_runner.config import RunnerConfig
+from aiassistant_contract.runner_config import RunnerConfig
 
 
 def _config(**overrides: object) -> dict[str, object]:

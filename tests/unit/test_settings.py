@@ -6,13 +6,13 @@ import json
 
 import pytest
 
+from aiassistant_contract.assistant import SecretRef
 from aiassistant_operator.settings import (
     BUILTIN_DEFAULT_SECRETS,
     DEFAULT_RUNNER_RESOURCES,
     Settings,
     SettingsError,
 )
-from aiassistant_operator.spec import SecretRef
 
 
 def test_defaults_without_env() -> None:
@@ -81,7 +81,7 @@ def test_empty_values_mean_the_default() -> None:
         ("AIASSISTANT_EXTRA_MODELS", "grok", "Wrong LLM format"),
         ("AIASSISTANT_WATCH_NAMESPACES", "bots,Not_A_Namespace", "'Not_A_Namespace' is not a namespace name"),
         ("AIASSISTANT_RUNNER_RESOURCES", '{"limits": {"memory": "lots"}}', "not a Kubernetes quantity"),
-        ("AIASSISTANT_RUNNER_RESOURCES", '{"limit": {}}', "limit: Extra inputs are not permitted"),
+        ("AIASSISTANT_RUNNER_RESOURCES", '{"limit": {}}', "limit: unknown field"),
         ("AIASSISTANT_RUNNER_DRAIN_SECONDS", "soon", "'soon' is not an integer"),
         ("AIASSISTANT_LOG_LEVEL", "loud", "is not one of DEBUG, INFO, WARNING, ERROR"),
         ("AIASSISTANT_LOG_FORMAT", "xml", "is not one of text, json"),

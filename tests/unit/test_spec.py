@@ -1,5 +1,5 @@
-"""AIAssistantSpec: validation with the runner's registries, field-named errors, the shared-key rule,
-and the 1:1 mapping onto the runner's config contract."""
+"""AIAssistantSpec: validation with the contract's registries, field-named errors, the shared-key rule,
+and the 1:1 mapping onto RunnerConfig."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
-from aiassistant_operator.spec import (
+from aiassistant_contract.assistant import (
     OPERATOR_ONLY_FIELDS,
     AIAssistantSpec,
-    SpecError,
     parse_spec,
     to_runner_config,
 )
+from aiassistant_contract.engines import BUILTIN
+from aiassistant_contract.errors import SpecError
+from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_runner.__main__ import config_from_assistant
-from aiassistant_runner.config import RunnerConfig
-from aiassistant_runner.engines import BUILTIN
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

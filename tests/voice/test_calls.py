@@ -67,7 +67,7 @@ async def test_call_transcript_to_grok_to_tts_audio(
 ) -> None:
     runner = await start_runner()
     async with client(kind, runner) as call:
-        await wait_until(lambda: runner.state.sessions.active_by_kind()["call"] == 1)
+        await wait_until(lambda: runner.state.sessions.active == 1)  # the call, the only session
         spoke_until = await call.speak(speech_pcm(call.rate))
         await call.wait_for(lambda c: c.audio_seconds() >= 0.3)
 

@@ -1,6 +1,6 @@
-"""The STT/TTS factories: every registered type builds its Pipecat service from its key env var,
-a missing key names the variable (never a value), an unknown type lists the supported ones, and the
-registry and the factories stay in step."""
+"""The STT/TTS factories: every registered type builds the Pipecat service the contract's table names,
+from its key env var; a missing key names the variable (never a value), an unknown type lists the
+supported ones."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import importlib
 
 import pytest
 
-from aiassistant_runner import speech
-from aiassistant_runner.config import RunnerConfig, STTConfig, TTSConfig
-from aiassistant_runner.speech_registry import (
+from aiassistant_contract.errors import MissingKeyError
+from aiassistant_contract.runner_config import RunnerConfig, STTConfig, TTSConfig
+from aiassistant_contract.speech import (
     STT_PROVIDERS,
     TTS_PROVIDERS,
     SpeechProvider,
@@ -18,7 +18,7 @@ from aiassistant_runner.speech_registry import (
     stt_provider,
     tts_provider,
 )
-from aiassistant_runner.state import MissingKeyError
+from aiassistant_runner import speech
 
 KEYS = {
     "DEEPGRAM_API_KEY": "dg-key-0a1b2c3d4e",
@@ -43,9 +43,9 @@ def api_key_of(service: object) -> str:
     return str(service._api_key)  # type: ignore[attr-defined]
 
 
-def test_registry_and_factories_name_the_same_types() -> None:
-    assert set(speech._STT_BUILDERS) == set(STT_PROVIDERS) == {"deepgram", "openai"}
-    assert set(speech._TTS_BUILDERS) == set(TTS_PROVIDERS) == {"elevenlabs", "cartesia", "openai"}
+def test_the_registry_serves_these_types() -> None:
+    assert set(STT_PROVIDERS) == {"deepgram", "openai"}
+    assert set(TTS_PROVIDERS) == {"elevenlabs", "cartesia", "openai"}
 
 
 @pytest.mark.parametrize("name", sorted(STT_PROVIDERS))
@@ -76,7 +76,7 @@ def test_openai_speech_takes_the_base_url_and_model() -> None:
     tts = speech.create_tts(TTSConfig(type="openai", baseURL="http://127.0.0.1:9/v1"), KEYS)
     assert str(tts._client.base_url) == "http://127.0.0.1:9/v1/"  # type: ignore[attr-defined]
     # OpenAI speech is 24 kHz PCM whatever the call's rate; the frames must say so.
-    assert tts._init_sample_rate == speech.OPENAI_TTS_SAMPLE_RATE  # type: ignore[attr-defined]
+    assert tts._init_sample_rate == TTS_PROVIDERS["openai"].sample_rate == 24_000  # type: ignore[attr-defined]
 
 
 def test_websocket_providers_take_the_base_url() -> None:

@@ -1,6 +1,7 @@
-"""Which STT and TTS types the runner serves: one list, used by the runner's factories
-(speech.py) and by the operator's validation, so a type the runner cannot serve is rejected at
-apply time. Pure Python: no Pipecat import here.
+"""Which STT and TTS types the runner serves, and how it builds each one's Pipecat service: ONE
+table, read by the runner's factory (runner/aiassistant_runner/speech.py, which has no table of its
+own) and by the operator's validation, so a type the runner cannot serve is rejected at apply time.
+Pure Python: no Pipecat import here.
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ class SpeechTypeError(ValueError):
 @dataclass(frozen=True)
 class SpeechProvider:
     name: str
-    service: str  # Pipecat service class, "module:Class" (imported lazily by speech.py)
+    service: str  # Pipecat service class, "module:Class" (the runner imports it lazily)
     key_env: str  # env var holding the API key inside the runner pod
     # Voice used when the spec names none (TTS only): a stock voice of the provider, so an
     # assistant without `voiceId` still speaks instead of failing on every call.
     default_voice: str | None = None
+    # How the service takes a `baseURL` override: its keyword argument, and the path appended to an
+    # override without one (a bare ws[s]://host[:port] names the service's host).
+    url_argument: str = "base_url"
+    url_path: str = ""
+    # The audio rate the provider's API answers with whatever the pipeline's rate (the service must
+    # label its frames with it; the output transport resamples); None: the pipeline's rate.
+    sample_rate: int | None = None
+    takes_language: bool = True  # False: the service's settings take no language
 
 
 STT_PROVIDERS: dict[str, SpeechProvider] = {
@@ -38,15 +47,23 @@ TTS_PROVIDERS: dict[str, SpeechProvider] = {
             "pipecat.services.elevenlabs.tts:ElevenLabsTTSService",
             "ELEVENLABS_API_KEY",
             default_voice="EXAVITQu4vr4xnSDxMaL",  # "Sarah", a premade voice
+            url_argument="url",
         ),
         SpeechProvider(
             "cartesia",
             "pipecat.services.cartesia.tts:CartesiaTTSService",
             "CARTESIA_API_KEY",
             default_voice="71a7ad14-091c-4e8e-a314-022ece01c121",  # Pipecat's example voice
+            url_argument="url",
+            url_path="/tts/websocket",  # a Cartesia URL with a path is used as is
         ),
         SpeechProvider(
-            "openai", "pipecat.services.openai.tts:OpenAITTSService", "OPENAI_API_KEY", default_voice="alloy"
+            "openai",
+            "pipecat.services.openai.tts:OpenAITTSService",
+            "OPENAI_API_KEY",
+            default_voice="alloy",
+            sample_rate=24_000,  # OpenAI's speech endpoint answers 24 kHz PCM
+            takes_language=False,  # the voice reads the text's language
         ),
     )
 }

@@ -4,12 +4,15 @@ The operator renders it as JSON into the assistant's ConfigMap; the runner valid
 It never holds a secret: API keys reach the runner pod only as env vars from `secretKeyRef`.
 JSON keys are camelCase, the same spelling as the AIAssistant spec they come from.
 Pure pydantic: the operator imports this module without Pipecat.
+
+Also the rest of the runner pod's interface the operator renders against: the env vars the runner
+reads and the port it serves on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -23,10 +26,17 @@ from .engines import (
     Registry,
     reasoning_effort_error,
 )
-from .speech_registry import SpeechTypeError, stt_provider, tts_provider
+from .speech import SpeechTypeError, stt_provider, tts_provider
+
+# The runner pod's interface: where the config is, how long a SIGTERM drain may take, the log level
+# (env vars the operator sets on the container), and the port the runner serves on by default.
+CONFIG_ENV = "AIASSISTANT_CONFIG"
+DRAIN_SECONDS_ENV = "AIASSISTANT_DRAIN_SECONDS"
+LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
+PORT = 8000
 
 Serializer = Literal["protobuf", "twilio", "telnyx", "plivo", "exotel"]
-SERIALIZERS: tuple[str, ...] = ("protobuf", "twilio", "telnyx", "plivo", "exotel")
+SERIALIZERS: tuple[str, ...] = get_args(Serializer)
 
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what OpenAI-compatible APIs accept as a function name
 # Built-in tools the runner always offers; a spec tool may not take their names.

@@ -1,8 +1,9 @@
 """The engine model registry: what `engineModel: "<target>.<model>"` may name.
 
 One registry for both processes: the operator validates an AIAssistant against it at apply time,
-and the runner builds its Pipecat LLM service from it, so the operator never accepts a model the
-runner cannot serve. Pure Python: no Pipecat import here (the operator image has no Pipecat).
+and the runner builds its Pipecat LLM service from it (the service class a target names here is the
+one the runner imports), so the operator never accepts a model the runner cannot serve. Pure Python:
+no Pipecat import here (the operator image has no Pipecat).
 
 Per model it also knows the facts both need (MODELS, one table): current or retired (when, and which
 model serves it now), reasoning or not, the `reasoning_effort` values it takes, the request parameters
@@ -185,7 +186,7 @@ class Target:
 
     name: str
     provider: str  # how the provider calls itself, for messages ("xAI")
-    service: str  # Pipecat service class, "module:Class" (imported lazily by llm.py)
+    service: str  # Pipecat service class, "module:Class" (the runner imports it lazily, llm.py)
     base_url: str | None  # None: the client library's own default
     key_env: str  # env var holding the API key inside the runner pod
     catalog: tuple[ModelFacts, ...] = ()
@@ -299,9 +300,6 @@ class Registry:
         except EngineModelError:
             return False
         return True
-
-    def engine_models(self) -> list[str]:
-        return sorted(f"{t.name}.{m}" for t in self._targets.values() for m in t.models)
 
     def with_extra_models(self, extra: Iterable[str]) -> Registry:
         """Allow more models of known targets (unknown targets still fail: nothing could serve them).

@@ -1,27 +1,39 @@
-"""AIAssistantSpec: the AIAssistant custom resource's spec (and status) as pydantic models.
+"""AIAssistantSpec: the AIAssistant custom resource's spec (and status) as pydantic models, and the
+one spec -> RunnerConfig conversion.
 
-This module is the one source of the CRD: `crdgen.py` turns these models into the OpenAPI schema
-in crds/, and a unit test fails when the committed CRD drifts from them. The AI fields reuse the
-runner's own field definitions (aiassistant_runner.config), so the spec maps 1:1 onto RunnerConfig;
-the operator-only fields (keys, workload shape) are added here.
+This module is the one source of the CRD: the operator's `crdgen.py` turns these models into the
+OpenAPI schema in crds/, and a unit test fails when the committed CRD drifts from them. The AI
+fields reuse RunnerConfig's own field definitions (runner_config.py), so the spec maps 1:1 onto
+RunnerConfig; the operator-only fields (keys, workload shape: OPERATOR_ONLY_FIELDS) are added here.
 
 `parse_spec` validates a spec dict with the SAME engine registry the runner uses, so the operator
 never accepts a model the runner cannot serve; errors name the field (`spec.engineModel: ...`).
+`to_runner_config` is what the operator renders into the ConfigMap and what `aiassistant-runner
+--assistant FILE` runs.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 
-from aiassistant_runner.config import (
-    SERIALIZERS,
+from .engines import (
+    BUILTIN,
+    EngineModel,
+    EngineModelError,
+    ReasoningEffort,
+    Registry,
+    reasoning_effort_error,
+    split_engine_model,
+)
+from .errors import SpecError, describe
+from .runner_config import (
     CamelModel,
     RunnerConfig,
     Serializer,
@@ -31,29 +43,7 @@ from aiassistant_runner.config import (
     TTSConfig,
     VADConfig,
 )
-from aiassistant_runner.engines import (
-    BUILTIN,
-    EngineModel,
-    EngineModelError,
-    ReasoningEffort,
-    Registry,
-    reasoning_effort_error,
-    split_engine_model,
-)
-from aiassistant_runner.speech_registry import STT_PROVIDERS, TTS_PROVIDERS, stt_provider, tts_provider
-
-__all__ = [
-    "CONDITION_TYPES",
-    "PHASES",
-    "SERIALIZERS",
-    "AIAssistantSpec",
-    "AIAssistantStatus",
-    "Condition",
-    "SecretRef",
-    "SpecError",
-    "parse_spec",
-    "to_runner_config",
-]
+from .speech import STT_PROVIDERS, TTS_PROVIDERS, stt_provider, tts_provider
 
 GROUP = "aiassistant.dev"
 VERSION = "v1alpha1"
@@ -61,9 +51,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AIAssistant"
 PLURAL = "aiassistants"
 
-PHASES = ("Pending", "Ready", "Invalid", "Degraded")
-CONDITION_TYPES = ("ModelValid", "SecretResolved", "Ready")
-CONDITION_STATUSES = ("True", "False", "Unknown")
+Phase = Literal["Pending", "Ready", "Invalid", "Degraded"]
+ConditionType = Literal["ModelValid", "SecretResolved", "Ready"]
+ConditionStatus = Literal["True", "False", "Unknown"]
 
 # Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
 OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "resources", "image")
@@ -108,11 +98,6 @@ NAME_RULE = {
 }
 
 
-class SpecError(ValueError):
-    """An AIAssistant spec the operator will not run; the message names the field and is safe for
-    status, Events and logs (it never holds a key)."""
-
-
 def check_name(name: Any) -> str:
     """The assistant's metadata.name, if every child name made from it is valid; else SpecError."""
     if not isinstance(name, str) or not name:
@@ -123,7 +108,7 @@ def check_name(name: Any) -> str:
 
 
 def _runner_field(name: str, **overrides: Any) -> Any:
-    """The runner's definition of a field (type constraints, default), optionally re-described."""
+    """RunnerConfig's definition of a field (type constraints, default), optionally re-described."""
     info: FieldInfo = copy.deepcopy(RunnerConfig.model_fields[name])
     for attr, value in overrides.items():
         setattr(info, attr, value)
@@ -298,8 +283,8 @@ class AIAssistantSpec(CamelModel):
 class Condition(CamelModel):
     """One aspect of the assistant's state."""
 
-    type: Literal["ModelValid", "SecretResolved", "Ready"] = Field(description="Condition type.")
-    status: Literal["True", "False", "Unknown"] = Field(description="Condition status.")
+    type: ConditionType = Field(description="Condition type.")
+    status: ConditionStatus = Field(description="Condition status.")
     reason: str = Field(default="", max_length=1024, description="CamelCase reason of the last transition.")
     message: str = Field(default="", max_length=32768, description="Human-readable detail.")
     last_transition_time: str | None = Field(
@@ -315,7 +300,7 @@ class Condition(CamelModel):
 class AIAssistantStatus(CamelModel):
     """Observed state, written by the operator."""
 
-    phase: Literal["Pending", "Ready", "Invalid", "Degraded"] | None = Field(
+    phase: Phase | None = Field(
         default=None,
         description="Pending (workload starting or Secret missing), Ready, Invalid (spec rejected), "
         "Degraded (fewer ready pods than replicas).",
@@ -332,23 +317,6 @@ class AIAssistantStatus(CamelModel):
         description="ModelValid, SecretResolved and Ready.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-
-
-def _field_path(loc: Sequence[int | str]) -> str:
-    path = "spec"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def _messages(err: ValidationError) -> str:
-    lines = []
-    for error in err.errors():
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        lines.append(f"{_field_path(error['loc'])}: {message}")
-    return "; ".join(lines)
 
 
 @dataclass(frozen=True)
@@ -399,7 +367,7 @@ def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
     try:
         parsed = AIAssistantSpec.model_validate(dict(spec))
     except ValidationError as err:
-        raise SpecError(_messages(err)) from None
+        raise SpecError(describe(err, "spec")) from None
     try:
         engine = registry.parse(parsed.engine_model)
     except EngineModelError as err:
@@ -411,7 +379,7 @@ def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
     try:  # the runner's own cross-field rules (e.g. unique tool names) hold too
         to_runner_config("assistant", "default", parsed, registry)
     except ValidationError as err:
-        raise SpecError(_messages(err)) from None
+        raise SpecError(describe(err, "spec")) from None
     return parsed
 
 
