@@ -58,12 +58,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiohttp
 
+from aiassistant_contract.assistant import parse_spec
 from aiassistant_devtools.controlplane import ControlPlane, free_port
 from aiassistant_devtools.dev import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, operator_identity
 from aiassistant_devtools.kubeapi import MERGE, Kube, KubeError, path
 from aiassistant_operator.render import MANAGED_BY, endpoint, referenced_secrets, render, runner_name
 from aiassistant_operator.settings import Settings
-from aiassistant_operator.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "aiassistants.aiassistant.dev.yaml"

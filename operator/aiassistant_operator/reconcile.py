@@ -20,6 +20,7 @@ import kopf
 import kr8s
 
 from aiassistant_contract.assistant import check_name, parse_spec
+from aiassistant_contract.engines import retirement_warning
 from aiassistant_contract.errors import SpecError
 
 from . import apply, metrics, status
@@ -123,7 +124,10 @@ async def _reconcile(
     engine = spec.engine(registry)
     found = status.Findings(
         generation,
-        model=("True", "ModelSupported", f"{engine} is served by the runner"),
+        # A retired model still answers (its provider serves it by the replacement): valid, but said.
+        model=("True", "ModelRetired", retired)
+        if (retired := retirement_warning(spec.engine_model, registry))
+        else ("True", "ModelSupported", f"{engine} is served by the runner"),
         secret=pending,
         replicas=spec.replicas,
         target=engine.target.name,

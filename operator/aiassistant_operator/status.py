@@ -78,7 +78,10 @@ def events(new: Mapping[str, Any], previous: Mapping[str, Any]) -> list[tuple[st
         old = before.get(cond["type"]) or {}
         news = (old.get("status"), old.get("message")) != (cond["status"], cond["message"])
         warning = ("Warning", cond["reason"], cond["message"])
-        problem = cond["status"] == "False" and cond["reason"] in ("InvalidSpec", "SecretMissing")
+        retired = cond["reason"] == "ModelRetired"  # valid, but worth one Warning
+        problem = retired or (
+            cond["status"] == "False" and cond["reason"] in ("InvalidSpec", "SecretMissing")
+        )
         if problem and news and warning not in found:  # SecretResolved and Ready say it both
             found.append(warning)
     if new["phase"] == "Ready" and previous.get("phase") != "Ready":

@@ -116,7 +116,7 @@ def assistant(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": "aiassistant.dev/v1alpha1",
         "kind": "AIAssistant",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"engineModel": "grok.grok-3", **spec},
+        "spec": {"engineModel": "grok.grok-4.3", **spec},
     }
 
 

@@ -84,7 +84,7 @@ async def test_valid_grok_assistant_becomes_ready(operator: None, kube: Kube, na
     assert env["XAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "xai-key", "key": "api-key"}
     assert dep["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
     config = await get(kube, "ConfigMap", ns, "support-runner")
-    assert config is not None and json.loads(config["data"]["config.json"])["engineModel"] == "grok.grok-3"
+    assert config is not None and json.loads(config["data"]["config.json"])["engineModel"] == "grok.grok-4.3"
     service = await get(kube, "Service", ns, "support-runner")
     assert service is not None and service["spec"]["ports"][0]["port"] == 8000
     assert service["spec"]["clusterIP"].startswith("10.0.")  # allocated by the real apiserver
@@ -96,7 +96,7 @@ async def test_valid_grok_assistant_becomes_ready(operator: None, kube: Kube, na
     assert [p["status"]["phase"] for p in running] == ["Running"]
     assert running[0]["spec"]["nodeName"] == "kwok-node-0"
     st_ = await status(kube, ns, "support")
-    assert (st_["engineTarget"], st_["engineModelName"], st_["readyReplicas"]) == ("grok", "grok-3", 1)
+    assert (st_["engineTarget"], st_["engineModelName"], st_["readyReplicas"]) == ("grok", "grok-4.3", 1)
     assert st_["endpoint"] == f"http://support-runner.{ns}.svc:8000"
     assert st_["observedGeneration"] == 1
     real = await deployment(kube, ns, "support") or {}
@@ -146,10 +146,23 @@ async def test_invalid_model_is_reported_not_run(
         await deployment(kube, ns, "bad") is None and await get(kube, "ConfigMap", ns, "bad-runner") is None
     )
     # Fixing the spec is an update: the workload appears and the status turns valid.
-    await kube.patch(path("AIAssistant", ns, "bad"), {"spec": {"engineModel": "grok.grok-3"}})
+    await kube.patch(path("AIAssistant", ns, "bad"), {"spec": {"engineModel": "grok.grok-4.3"}})
     await eventually(lambda: deployment(kube, ns, "bad"))
     await eventually(lambda: _is(phase(kube, ns, "bad"), "Ready"), seconds=30)
     assert (await conditions(kube, ns, "bad"))["ModelValid"]["status"] == "True"
+
+
+async def test_a_retired_model_runs_and_says_by_what_once(operator: None, kube: Kube, namespace: str) -> None:
+    """The seed's grok.grok-3 stays valid; xAI retired it: ModelRetired naming grok-4.3, one Warning."""
+    ns = namespace
+    await kube.create(secret("xai-key", ns, **{"api-key": KEY_VALUE}))
+    await kube.create(assistant("old", ns, engineModel="grok.grok-3"))
+    await eventually(lambda: _is(phase(kube, ns, "old"), "Ready"), seconds=30)
+    model = (await conditions(kube, ns, "old"))["ModelValid"]
+    assert (model["status"], model["reason"]) == ("True", "ModelRetired")
+    assert "retired" in model["message"] and "grok-4.3" in model["message"]
+    await asyncio.sleep(1.0)  # resyncs and readiness writes: still one Warning
+    assert [e["reason"] for e in await events(kube, ns, "old")] == ["ModelRetired"]
 
 
 async def test_format_errors_stop_at_the_api(operator: None, kube: Kube, namespace: str) -> None:

@@ -61,3 +61,14 @@ def test_events_only_on_transitions() -> None:
     gone = status.status(missing, 2, ready)
     assert status.events(gone, ready) == [("Warning", "SecretMissing", "Secret 'k' not found")]  # once
     assert status.events(status.status(missing, 2, gone), gone) == []
+
+
+def test_a_retired_model_is_valid_and_said_once() -> None:
+    retired = status.Findings(3, ("True", "ModelRetired", "grok-3 was retired by xAI"), FOUND.secret, 2)
+    first = status.status(retired, 2, {})
+    assert first["phase"] == "Ready"
+    assert status.events(first, {}) == [
+        ("Warning", "ModelRetired", "grok-3 was retired by xAI"),
+        ("Normal", "Ready", "2/2 runner pods ready"),
+    ]
+    assert status.events(status.status(retired, 2, first), first) == []
