@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-import kr8s
 
 from aiassistant_contract.assistant import GROUP, PLURAL, VERSION
 
+from . import apply
 from .reconcile import Cluster, Key, reconcile, secret_names
 from .render import INSTANCE_LABEL, MANAGED_BY
 from .settings import Settings
@@ -55,8 +55,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Lo
     settings.networking.connect_timeout = settings.networking.connect_timeout or 10
     memo.setdefault("settings", Settings.from_env())
     # kr8s finds the same credentials kopf logs in with: in-cluster, $KUBECONFIG, or memo's file.
-    memo["api"] = await kr8s.asyncio.api(kubeconfig=memo.get("kubeconfig"))
-    memo["api"].timeout = settings.networking.request_timeout  # httpx: None would wait forever
+    memo["api"] = await apply.Client.connect(memo.get("kubeconfig"), settings.networking.request_timeout)
     # kopf passes the indexes to startup handlers too (the same objects, kept current).
     memo["resync"] = asyncio.create_task(_resync(memo, logger, indexes))
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import kopf
-import kr8s
 
 from aiassistant_contract.assistant import check_name, parse_spec
 from aiassistant_contract.engines import retirement_warning
@@ -88,7 +87,7 @@ def secret_names(spec: Any, settings: Settings) -> list[str]:
 
 
 async def reconcile(
-    body: Mapping[str, Any], settings: Settings, cluster: Cluster, api: kr8s.asyncio.Api, logger: Logger
+    body: Mapping[str, Any], settings: Settings, cluster: Cluster, api: apply.Client, logger: Logger
 ) -> None:
     with metrics.RECONCILE_SECONDS.time():
         result = await _reconcile(body, settings, cluster, api, logger)
@@ -96,7 +95,7 @@ async def reconcile(
 
 
 async def _reconcile(
-    body: Mapping[str, Any], settings: Settings, cluster: Cluster, api: kr8s.asyncio.Api, logger: Logger
+    body: Mapping[str, Any], settings: Settings, cluster: Cluster, api: apply.Client, logger: Logger
 ) -> str:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -170,7 +169,7 @@ async def _reconcile(
 
 
 async def _write_status(
-    body: Mapping[str, Any], found: status.Findings, ready: int, api: kr8s.asyncio.Api, applied: str = ""
+    body: Mapping[str, Any], found: status.Findings, ready: int, api: apply.Client, applied: str = ""
 ) -> None:
     """The one status writer: a status that differs from the server's, then its Events. Only the
     reconcile whose (resourceVersion-conditional) write lands posts them, and "Applied" only for a
