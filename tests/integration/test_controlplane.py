@@ -4,6 +4,7 @@ the process that started it is killed."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ STARTER = """
 import sys, time
 from aiassistant_devtools.controlplane import ControlPlane
 with ControlPlane.running() as plane:
-    print(" ".join(str(p.popen.pid) for p in plane.processes), flush=True)
+    print(plane.workdir, " ".join(str(p.popen.pid) for p in plane.processes), flush=True)
     time.sleep(600)
 """
 
@@ -40,7 +41,8 @@ def test_the_server_reports_the_pinned_version(cluster: ControlPlane) -> None:
 def test_killing_the_starter_leaves_no_process_behind(cluster: ControlPlane) -> None:
     starter = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert starter.stdout is not None
-    pids = [int(pid) for pid in starter.stdout.readline().split()]
+    workdir, *numbers = starter.stdout.readline().split()
+    pids = [int(pid) for pid in numbers]
     assert len(pids) == len(build.BINARIES) and all(alive(pid) for pid in pids)
     starter.send_signal(signal.SIGKILL)  # no finally, no atexit: only the parent-death signal is left
     starter.wait()
@@ -48,3 +50,4 @@ def test_killing_the_starter_leaves_no_process_behind(cluster: ControlPlane) -> 
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [pid for pid in pids if alive(pid)] == []
+    shutil.rmtree(workdir)  # what the killed starter could not clean up
