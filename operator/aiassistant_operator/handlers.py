@@ -81,7 +81,7 @@ async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
 
 
 def _lean(body: kopf.Body) -> dict[str, Any]:
-    """What a reconcile or a comparison reads of an object: no managedFields, no annotations of others."""
+    """What a reconcile or a comparison reads of an object: its metadata without managedFields (the bulk of it)."""
     meta = body.get("metadata") or {}
     kept = (
         "name",
