@@ -14,7 +14,7 @@ Why each rule:
 
 Not needed: kopf peering (the operator runs standalone, one replica with a Recreate strategy) and
 namespaces (with watched namespaces set, `run` disables kopf's namespace scanning: the names are exact).
-tests/integration/test_operator.py checks both ways: every request the operator makes is granted,
+tests/integration/test_rbac.py checks both ways on a real apiserver (its audit log): nothing is refused,
 and every write granted here is one the operator makes.
 """
 
@@ -51,11 +51,3 @@ CLUSTER_RULES: Final[list[dict[str, list[str]]]] = [
 ]
 
 RULES: Final[list[dict[str, list[str]]]] = CLUSTER_RULES + NAMESPACED_RULES
-
-
-def allows(group: str, resource: str, verb: str) -> bool:
-    """Whether RULES grant `verb` on `group`/`resource` (resource may be "plural/subresource")."""
-    return any(
-        group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
-        for rule in RULES
-    )

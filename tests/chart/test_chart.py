@@ -15,7 +15,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tests.helm import CHART, ROOT, helm, template
+from tests.helm import CHART, ROOT, helm, template, triples
 
 CRD_NAME = "aiassistants.aiassistant.dev.yaml"
 K8S_VERSION = "1.35"
@@ -104,17 +104,6 @@ def one(objects: Iterable[dict[str, Any]], kind: str) -> dict[str, Any]:
     found = [o for o in objects if o["kind"] == kind]
     assert len(found) == 1, f"expected one {kind}, got {len(found)}"
     return found[0]
-
-
-def triples(rules: Iterable[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
-    """RBAC rules as (apiGroup, resource, verb): equal grants, whatever the grouping."""
-    return {
-        (group, resource, verb)
-        for rule in rules
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
 
 
 def rbac_module() -> Any:

@@ -7,9 +7,7 @@ assistant never converges); an extra one fails the check that every granted writ
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +15,7 @@ from aiassistant_devtools.controlplane import ControlPlane
 from aiassistant_devtools.kubeapi import Kube, path
 from aiassistant_devtools.operator import running_operator
 from aiassistant_operator.settings import Settings
-from tests.helm import RELEASE_NAMESPACE
+from tests.helm import RELEASE_NAMESPACE, triples
 from tests.integration.conftest import (
     RBAC_KINDS,
     apply_sync,
@@ -32,16 +30,6 @@ from tests.integration.conftest import (
 KEY = "rbac-test-key"
 
 
-def triples(rules: Iterable[Mapping[str, Any]]) -> set[tuple[str, str, str]]:
-    return {
-        (verb, group, resource)
-        for rule in rules
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
-
-
 def used(
     cluster: ControlPlane, user: str, namespaces: set[str]
 ) -> tuple[set[tuple[str, str, str]], list[str]]:
@@ -53,7 +41,7 @@ def used(
         if not ref or ref.get("namespace") not in namespaces | {None}:  # discovery: open to all
             continue
         resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-        key = (event["verb"], ref.get("apiGroup", ""), resource)
+        key = (ref.get("apiGroup", ""), resource, event["verb"])
         if event.get("responseStatus", {}).get("code") == 403:
             forbidden.append(f"{key}: {event['requestURI']}")
         else:
@@ -135,12 +123,12 @@ async def test_the_chart_grants_exactly_what_the_operator_uses(
     seen, forbidden = used(cluster, user, {ns})
     assert forbidden == [], forbidden
     granted = set().union(*(triples(o["rules"]) for o in objects if o["kind"] in {"ClusterRole", "Role"}))
-    writes = {t for t in granted if t[0] not in ("get", "list", "watch")}
+    writes = {t for t in granted if t[2] not in ("get", "list", "watch")}
     assert sorted(writes - seen) == [], "granted but never used: least privilege says drop them"
     assert seen <= granted  # (else the apiserver would have said 403)
     if mode == "per-namespace":  # namespaced kinds only through the Role in the watched namespace
         cluster_role = next(o for o in objects if o["kind"] == "ClusterRole")
-        assert {resource for _, _, resource in triples(cluster_role["rules"])} == {
+        assert {resource for _, resource, _ in triples(cluster_role["rules"])} == {
             "customresourcedefinitions"
         }
     for obj in objects:
