@@ -33,7 +33,7 @@ KEY = "rbac-test-key"
 def used(
     cluster: ControlPlane, user: str, namespaces: set[str]
 ) -> tuple[set[tuple[str, str, str]], list[str]]:
-    """(verb, group, resource[/sub]) the user's requests in `namespaces` (or cluster-scoped) used,
+    """(group, resource[/sub], verb) the user's requests in `namespaces` (or cluster-scoped) used,
     and the ones the apiserver refused with 403."""
     seen, forbidden = set(), []
     for event in cluster.audit_events(user):
