@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue, ValidationError, field_validator
+from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from .engines import (
@@ -51,12 +51,12 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AIAssistant"
 PLURAL = "aiassistants"
 
-Phase = Literal["Pending", "Ready", "Invalid", "Degraded"]
+Phase = Literal["Pending", "RollingOut", "Ready", "Invalid", "Degraded"]
 ConditionType = Literal["ModelValid", "SecretResolved", "Ready"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 # Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
-OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "resources", "image")
+OPERATOR_ONLY_FIELDS = ("secret_ref", "replicas", "autoscaling", "resources", "image")
 
 # The CRD's format check of engineModel (the registry decides which targets and models exist):
 # (regex, message) pairs, enforced by the apiserver as CEL rules and by the model, so both agree.
@@ -198,6 +198,36 @@ class TransportSpec(TransportConfig):
         return serializers
 
 
+AUTOSCALING_RULE: dict[str, JsonValue] = {
+    "rule": "self.maxReplicas >= (has(self.minReplicas) ? self.minReplicas : 1)",
+    "message": "maxReplicas must be at least minReplicas",
+}
+
+
+class Autoscaling(CamelModel):
+    """Scale the runner pods on live sessions: a HorizontalPodAutoscaler (or a KEDA ScaledObject,
+    by operator setting) that targets this AIAssistant's scale subresource, so it sets
+    spec.replicas, within minReplicas..maxReplicas."""
+
+    min_replicas: int = Field(default=1, ge=1, le=100, description="Fewest runner pods.")
+    max_replicas: int = Field(ge=1, le=100, description="Most runner pods.")
+    target_sessions_per_pod: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Average active sessions per pod (metric aiassistant_active_sessions) to scale at; "
+        "keep it below maxSessionsPerPod, where a pod stops taking sessions.",
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> Autoscaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"maxReplicas ({self.max_replicas}) must be at least minReplicas ({self.min_replicas})"
+            )
+        return self
+
+
 class AIAssistantSpec(CamelModel):
     """Desired state of an AI voice/text assistant: the LLM, speech, tools and the runner workload."""
 
@@ -245,7 +275,18 @@ class AIAssistantSpec(CamelModel):
     transport: TransportSpec = Field(
         default_factory=TransportSpec, description="Voice call transport: WebSocket frame serializers."
     )
-    replicas: int = Field(default=1, ge=0, le=100, description="Number of runner pods.")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        description="Number of runner pods (the scale subresource: kubectl scale sets it). With "
+        "autoscaling, the autoscaler sets it; the operator keeps it within minReplicas..maxReplicas.",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Scale on live sessions between minReplicas and maxReplicas; unset: spec.replicas.",
+        json_schema_extra={"x-kubernetes-validations": [AUTOSCALING_RULE]},
+    )
     max_sessions_per_pod: int = _runner_field(
         "max_sessions_per_pod",
         description="Concurrent sessions per pod; the pod reports not-ready at this many.",
@@ -264,6 +305,27 @@ class AIAssistantSpec(CamelModel):
         max_length=1024,
         description="Runner container image override; default: the operator's runner image.",
     )
+
+    @model_validator(mode="after")
+    def _sessions_target(self) -> AIAssistantSpec:
+        if self.autoscaling and self.autoscaling.target_sessions_per_pod > self.max_sessions_per_pod:
+            raise ValueError(
+                f"autoscaling.targetSessionsPerPod ({self.autoscaling.target_sessions_per_pod}) must be at "
+                f"most maxSessionsPerPod ({self.max_sessions_per_pod}), where a pod stops taking sessions"
+            )
+        return self
+
+    @property
+    def desired_replicas(self) -> int:
+        """The runner pods to run: spec.replicas, within the autoscaling range if there is one."""
+        if self.autoscaling is None:
+            return self.replicas
+        return min(max(self.replicas, self.autoscaling.min_replicas), self.autoscaling.max_replicas)
+
+    @property
+    def min_replicas(self) -> int:
+        """The fewest pods this assistant runs with: what a PodDisruptionBudget is for."""
+        return self.autoscaling.min_replicas if self.autoscaling else self.replicas
 
     @field_validator("engine_model")
     @classmethod
@@ -302,13 +364,24 @@ class AIAssistantStatus(CamelModel):
 
     phase: Phase | None = Field(
         default=None,
-        description="Pending (workload starting or Secret missing), Ready, Invalid (spec rejected), "
-        "Degraded (fewer ready pods than replicas).",
+        description="Pending (no runner pod ready yet, or a Secret missing), RollingOut (pods of an "
+        "older spec still serve), Ready (every pod runs the current spec and is ready), Invalid "
+        "(spec rejected), Degraded (fewer ready pods than replicas).",
     )
     engine_target: str | None = Field(default=None, description="LLM target of engineModel, e.g. grok.")
     engine_model_name: str | None = Field(default=None, description="Model of engineModel, e.g. grok-4.3.")
     endpoint: str | None = Field(default=None, description="In-cluster URL of the runner Service.")
     ready_replicas: int | None = Field(default=None, ge=0, description="Ready runner pods.")
+    updated_replicas: int | None = Field(
+        default=None, ge=0, description="Runner pods that run the current spec (the others are old)."
+    )
+    replicas: int | None = Field(
+        default=None, ge=0, description="Runner pods, old and new (the scale subresource's status)."
+    )
+    selector: str | None = Field(
+        default=None,
+        description="Label selector of the runner pods (the scale subresource's, for autoscalers).",
+    )
     observed_generation: int | None = Field(
         default=None, ge=0, description="metadata.generation the operator last acted on."
     )

@@ -242,6 +242,15 @@ class EngineModel:
     def facts(self) -> ModelFacts:
         return self.target.facts(self.model)
 
+    @property
+    def billed_price(self) -> tuple[float, float] | None:
+        """USD per 1M input, output tokens the provider bills for this name: a retired model is
+        billed at its replacement's price. None: no price known (an operator-allowed extra model)."""
+        facts = self.facts
+        if facts.price is None and facts.retired is not None:
+            return self.target.facts(facts.retired.replacement).price
+        return facts.price
+
 
 def split_engine_model(engine_model: str) -> tuple[str, str]:
     """Split on the FIRST separator: `openai.gpt-5.2` -> ("openai", "gpt-5.2"). Target lowercased."""

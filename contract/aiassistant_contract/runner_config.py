@@ -11,6 +11,7 @@ reads and the port it serves on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
@@ -134,6 +135,13 @@ class TransportConfig(CamelModel):
     )
 
 
+class Price(CamelModel):
+    """What the provider bills for the engine model, for the cost metric."""
+
+    input_per_million: float = Field(ge=0, le=10_000, description="USD per 1M prompt tokens.")
+    output_per_million: float = Field(ge=0, le=10_000, description="USD per 1M completion tokens.")
+
+
 class RunnerConfig(CamelModel):
     """Everything a runner pod needs to serve one assistant, except the keys (env vars)."""
 
@@ -163,6 +171,10 @@ class RunnerConfig(CamelModel):
     allow_unlisted_models: bool = Field(
         default=False, description="Set by the operator when its settings allowed extra models."
     )
+    price: Price | None = Field(
+        default=None,
+        description="Set by the operator from its price settings; unset: the registry's list price.",
+    )
 
     @field_validator("tools")
     @classmethod
@@ -189,6 +201,18 @@ class RunnerConfig(CamelModel):
     def engine(self, registry: Registry = BUILTIN) -> EngineModel:
         """The parsed EngineModel."""
         return registry.parse(self.engine_model, strict=not self.allow_unlisted_models)
+
+    @property
+    def longest_session_seconds(self) -> int:
+        """The longest a session may last (a call ends at maxCallSeconds, a task at its timeout):
+        how long a SIGTERM drain waits so that no session is cut."""
+        return max(self.max_call_seconds, math.ceil(self.task_timeout_seconds))
+
+    def billed_price(self, registry: Registry = BUILTIN) -> tuple[float, float] | None:
+        """USD per 1M prompt, completion tokens of the engine model: the operator's, else the list price."""
+        if self.price is not None:
+            return (self.price.input_per_million, self.price.output_per_million)
+        return self.engine(registry).billed_price
 
     def system_instruction(self) -> str:
         """The init prompt, then the parameters as `key: value` lines (the seed appended them)."""

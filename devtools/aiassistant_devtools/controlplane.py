@@ -334,6 +334,8 @@ class ControlPlane:
                 "--concurrent-deployment-syncs=10",
                 "--concurrent-replicaset-syncs=10",
                 "--concurrent-gc-syncs=20",
+                # The HPA controller acts every 15 s by default: tests wait less for it.
+                "--horizontal-pod-autoscaler-sync-period=2s",
                 "--kube-api-qps=500",
                 "--kube-api-burst=1000",
                 "--profiling=false",

@@ -13,7 +13,15 @@ from typing import Any, TypeVar
 
 import httpx
 import kr8s
-from kr8s.asyncio.objects import APIObject, ConfigMap, Deployment, PodDisruptionBudget, Service, new_class
+from kr8s.asyncio.objects import (
+    APIObject,
+    ConfigMap,
+    Deployment,
+    HorizontalPodAutoscaler,
+    PodDisruptionBudget,
+    Service,
+    new_class,
+)
 
 from aiassistant_contract.assistant import API_VERSION, KIND, PLURAL
 
@@ -23,6 +31,7 @@ KINDS: Mapping[str, type[APIObject]] = {
     "Service": Service,
     "Deployment": Deployment,
     "PodDisruptionBudget": PodDisruptionBudget,
+    "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
     KIND: AIAssistant,
 }
 BACKOFFS = (0.2, 0.5, 1.0, 2.0, 4.0)  # then the error goes to the caller
@@ -72,21 +81,25 @@ def _object(client: Client, obj: Mapping[str, Any]) -> APIObject:
     return KINDS[obj["kind"]](dict(obj), api=client.api)
 
 
-async def create(client: Client, obj: Mapping[str, Any]) -> bool:
-    """Create it; False if it already exists (its watch event will bring it to the caller)."""
+async def create(client: Client, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Create it and return it as the server made it; None if it already exists (its watch event
+    will bring it to the caller)."""
+    target = _object(client, obj)
     try:
-        await _retrying(client, _object(client, obj).create)
+        await _retrying(client, target.create)
     except kr8s.ServerError as err:
         if status_code(err) == 409:
-            return False
+            return None
         raise
-    return True
+    return dict(target.raw)
 
 
-async def patch(client: Client, obj: Mapping[str, Any]) -> None:
-    """Merge-patch the object to `obj` (fields it does not name are left as they are)."""
+async def patch(client: Client, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge-patch the object to `obj` (fields it does not name are left as they are); return it as
+    the server has it now (a newer generation than the caller's copy, for a changed spec)."""
     target = _object(client, obj)
     await _retrying(client, lambda: target.patch(dict(obj)), conflicts=True)
+    return dict(target.raw)
 
 
 async def delete(client: Client, obj: Mapping[str, Any]) -> bool:

@@ -41,6 +41,9 @@ CRD_FILES = (
 HEADER = "# Generated from contract/aiassistant_contract/assistant.py by `python -m aiassistant_operator.crdgen`.\n# Do not edit by hand.\n"
 
 DROPPED = {"title", "default", "$defs"}
+# The Ready condition says why an assistant is not Ready: `kubectl get aia` shows it (-o wide: the message).
+READY_REASON = '.status.conditions[?(@.type=="Ready")].reason'
+READY_MESSAGE = '.status.conditions[?(@.type=="Ready")].message'
 
 
 class SchemaError(ValueError):
@@ -170,13 +173,23 @@ def crd() -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {
+                        "status": {},
+                        # kubectl scale, and autoscalers (spec.autoscaling's HPA) targeting the assistant.
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
                     "additionalPrinterColumns": [
                         {"name": "Model", "type": "string", "jsonPath": ".spec.engineModel"},
                         {"name": "Target", "type": "string", "jsonPath": ".status.engineTarget"},
                         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
                         {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+                        {"name": "Reason", "type": "string", "jsonPath": READY_REASON},
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                        {"name": "Message", "type": "string", "jsonPath": READY_MESSAGE, "priority": 1},
                     ],
                     "schema": {"openAPIV3Schema": root},
                 }

@@ -5,11 +5,11 @@ from its watches and drops an object's entries when it goes):
 - `secret_digests`: (namespace, Secret) -> {key: SHA-256 of the value}: presence and rotation;
 - `assistants`: (namespace, name) -> the AIAssistant (metadata, spec, status);
 - `secret_users`: (namespace, Secret) -> the assistants that use it;
-- `runner_<plural>`: (namespace, assistant) -> its ConfigMap, Deployment, Service, PDB as they are.
+- `runner_<plural>`: (namespace, assistant) -> its ConfigMap, Deployment, Service, PDB, HPA as they are.
 
 Every handler calls the same level-triggered `reconcile` (reconcile.py): the assistant's own events
 (its creation, spec changes, status edits, an operator restart's listing), a used Secret's change, a
-runner Deployment whose readiness differs from the status, and a periodic resync of all (retries
+runner Deployment whose rollout or readiness differs from the status, and a periodic resync of all (retries
 after an API error, repairs drift of runner objects). kopf writes nothing of its own on the objects
 (no progress storage, no finalizers); deletion is left to the garbage collector.
 """
@@ -30,6 +30,7 @@ from . import apply
 from .reconcile import Cluster, Key, reconcile, secret_names
 from .render import INSTANCE_LABEL, MANAGED_BY
 from .settings import Settings
+from .status import Rollout
 
 RESYNC_SECONDS = 60.0
 API_TIMEOUT_SECONDS = 30.0  # one API request of kopf's; it retries (networking.error_backoffs)
@@ -38,6 +39,7 @@ RUNNERS = {  # kind -> (group, version, plural) of the runner objects
     "Deployment": ("apps", "v1", "deployments"),
     "Service": ("", "v1", "services"),
     "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
+    "HorizontalPodAutoscaler": ("autoscaling", "v2", "horizontalpodautoscalers"),
 }
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -171,15 +173,22 @@ async def secret_event(
 
 
 def _readiness_news(
-    namespace: str | None, labels: Mapping[str, str], status: kopf.Status, **indexes: Any
+    namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **indexes: Any
 ) -> bool:
-    """Whether the Deployment's readiness differs from its assistant's status: most Deployment
-    events (its creation, rollout steps) change nothing there and skip the handler."""
+    """Whether the Deployment's rollout may change its assistant's status: its pod counts differ
+    from the status's, or a rollout is under way. Most Deployment events (a finished rollout's
+    status refreshes) change nothing there and skip the handler."""
     key = (namespace or "", labels.get(INSTANCE_LABEL) or "")
-    ready = int(status.get("readyReplicas") or 0)
-    return any(
-        (b.get("status") or {}).get("readyReplicas") != ready for b in indexes["assistants"].get(key, [])
-    )
+    rollout = Rollout.of(body)
+    counts = (rollout.ready, rollout.updated, rollout.pods)
+    rolling = not rollout.observed or rollout.updated != rollout.pods
+    for assistant in indexes["assistants"].get(key, []):
+        shown = assistant.get("status") or {}
+        if rolling or shown.get("phase") == "RollingOut":
+            return True
+        if (shown.get("readyReplicas"), shown.get("updatedReplicas"), shown.get("replicas")) != counts:
+            return True
+    return False
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY, when=_readiness_news)

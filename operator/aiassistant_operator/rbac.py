@@ -4,9 +4,10 @@ Why each rule:
 - aiassistants: kopf lists and watches them (events and indexes); kopf writes nothing on them (no
   progress or diff-base storage: the handlers are level-triggered), so the only write is the
   operator's merge patch of ``aiassistants/status``.
-- configmaps, services, deployments, poddisruptionbudgets: the rendered runner objects, listed and
-  watched into kopf indexes (what exists, as it is), created or patched where they differ (apply.py);
-  a PDB is deleted when replicas drop to 1. Nothing is read with a GET. Nothing else is deleted:
+- configmaps, services, deployments, poddisruptionbudgets, horizontalpodautoscalers: the rendered
+  runner objects, listed and watched into kopf indexes (what exists, as it is), created or patched
+  where they differ (apply.py); a PDB is deleted when the fewest replicas drop to 1, an HPA when
+  spec.autoscaling goes. The HPA controller scales the AIAssistant through its own grant on `*/scale`. Nothing is read with a GET. Nothing else is deleted:
   ownerReferences let the garbage collector do it.
 - secrets: list/watch only, to check that referenced keys exist and to hash them (values never leave).
 - events: kopf posts the Normal/Warning Events on the AIAssistant (core v1, create only).
@@ -35,6 +36,11 @@ NAMESPACED_RULES: Final[list[dict[str, list[str]]]] = [
     {
         "apiGroups": ["policy"],
         "resources": ["poddisruptionbudgets"],
+        "verbs": ["list", "watch", "create", "patch", "delete"],
+    },
+    {
+        "apiGroups": ["autoscaling"],
+        "resources": ["horizontalpodautoscalers"],
         "verbs": ["list", "watch", "create", "patch", "delete"],
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]},

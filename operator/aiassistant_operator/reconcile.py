@@ -23,10 +23,19 @@ from aiassistant_contract.engines import retirement_warning
 from aiassistant_contract.errors import SpecError
 
 from . import apply, metrics, status
-from .render import SecretKeyRef, endpoint, referenced_secrets, render_parsed, runner_name, secrets_hash
+from .render import (
+    SecretKeyRef,
+    endpoint,
+    referenced_secrets,
+    render_parsed,
+    runner_name,
+    secrets_hash,
+    selector,
+)
 from .settings import Settings
 
 Key = tuple[str, str]  # namespace, name
+OPTIONAL_KINDS = frozenset({"PodDisruptionBudget", "HorizontalPodAutoscaler"})  # rendered for some specs
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
@@ -44,9 +53,8 @@ class Cluster:
     def runner(self, kind: str, key: Key) -> dict[str, Any] | None:
         return next(iter(self.runners[kind].get(key, [])), None)
 
-    def ready(self, key: Key) -> int:
-        deployment = self.runner("Deployment", key) or {}
-        return int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    def rollout(self, key: Key) -> status.Rollout:
+        return status.Rollout.of(self.runner("Deployment", key))
 
 
 def contains(actual: Any, desired: Any) -> bool:
@@ -116,8 +124,8 @@ async def _reconcile(
             else ("True", "ModelSupported", f"{raw.get('engineModel')} is served by the runner")
         )
         secret = ("Unknown", "InvalidSpec", "not checked: the spec is invalid")
-        found = status.Findings(generation, model, secret, invalid=message)
-        await _write_status(body, found, cluster.ready(key), api)
+        found = status.Findings(generation, model, secret, selector=selector(name), invalid=message)
+        await _write_status(body, found, cluster.rollout(key), api)
         return "invalid"
 
     engine = spec.engine(registry)
@@ -128,15 +136,16 @@ async def _reconcile(
         if (retired := retirement_warning(spec.engine_model, registry))
         else ("True", "ModelSupported", f"{engine} is served by the runner"),
         secret=pending,
-        replicas=spec.replicas,
+        replicas=spec.desired_replicas,
         target=engine.target.name,
         model_name=engine.model,
         endpoint=endpoint(name, namespace),
+        selector=selector(name),
     )
     missing = missing_keys(refs, namespace, cluster)
     if missing:  # the running workload (if any) is kept; the status says why it is not Ready
         found = dataclasses.replace(found, secret=("False", "SecretMissing", missing))
-        await _write_status(body, found, cluster.ready(key), api)
+        await _write_status(body, found, cluster.rollout(key), api)
         return "secret_missing"
     found = dataclasses.replace(
         found, secret=("True", "SecretFound", ", ".join(f"{r.name}/{r.key}" for r in refs) + " found")
@@ -145,37 +154,47 @@ async def _reconcile(
     digests = {r.name: cluster.secret(namespace, r.name) or {} for r in refs}
     objects = render_parsed(meta, spec, refs, settings, secrets_hash(refs, digests))
 
-    async def converge(obj: dict[str, Any]) -> bool:
+    async def converge(obj: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """(whether it was written, the object as the server has it now, if known)."""
         actual = cluster.runner(obj["kind"], key)
         if actual is None:
-            return await apply.create(api, obj)
+            made = await apply.create(api, obj)
+            return made is not None, made
         if not contains(actual, obj):
-            await apply.patch(api, obj)
-            return True
-        return False
+            return True, await apply.patch(api, obj)
+        return False, actual
 
     # Independent objects, written concurrently (a pod waits for its ConfigMap anyway).
     written = await asyncio.gather(*(converge(obj) for obj in objects))
-    changed = [obj["kind"] for obj, wrote in zip(objects, written, strict=True) if wrote]
-    stale_pdb = cluster.runner("PodDisruptionBudget", key)
-    if stale_pdb is not None and "PodDisruptionBudget" not in {o["kind"] for o in objects}:
-        if await apply.delete(api, stale_pdb):
-            changed.append("PodDisruptionBudget (deleted)")
+    changed = [obj["kind"] for obj, (wrote, _) in zip(objects, written, strict=True) if wrote]
+    # The Deployment as written, not as the index last saw it: just patched, it is not rolled out.
+    deployment = next(
+        now for obj, (_, now) in zip(objects, written, strict=True) if obj["kind"] == "Deployment"
+    )
+    rendered = {o["kind"] for o in objects}
+    for kind in OPTIONAL_KINDS - rendered:  # e.g. the PDB after a scale-down to one pod
+        stale = cluster.runner(kind, key)
+        if stale is not None and await apply.delete(api, stale):
+            changed.append(f"{kind} (deleted)")
     applied = f"{', '.join(changed)} {runner_name(name)} applied" if changed else ""
     if applied:
         logger.info(applied)
-    await _write_status(body, found, cluster.ready(key), api, applied)
+    await _write_status(body, found, status.Rollout.of(deployment), api, applied)
     return "applied" if changed else "unchanged"
 
 
 async def _write_status(
-    body: Mapping[str, Any], found: status.Findings, ready: int, api: apply.Client, applied: str = ""
+    body: Mapping[str, Any],
+    found: status.Findings,
+    rollout: status.Rollout,
+    api: apply.Client,
+    applied: str = "",
 ) -> None:
     """The one status writer: a status that differs from the server's, then its Events. Only the
     reconcile whose (resourceVersion-conditional) write lands posts them, and "Applied" only for a
     generation the status has not seen yet: concurrent reconciles of one assistant say it once."""
     previous = body.get("status") or {}
-    new = status.status(found, ready, previous)
+    new = status.status(found, rollout, previous)
     if new == status.own(previous):
         return
     if await apply.write_status(api, body, new):

@@ -2,8 +2,10 @@
 
 No I/O, no clock, no randomness: the same input gives the same objects, byte for byte, so the
 handlers can apply them idempotently and golden tests can pin them. All objects are named
-`<name>-runner`: ConfigMap (runner config, no secrets), Deployment, Service, and a
-PodDisruptionBudget when replicas > 1. API keys reach the pod only as `secretKeyRef` env vars.
+`<name>-runner`: ConfigMap (runner config, no secrets), Deployment, Service, a
+PodDisruptionBudget when the assistant never runs fewer than 2 pods, and a HorizontalPodAutoscaler
+(targeting the AIAssistant's scale subresource) with spec.autoscaling. API keys reach the pod only
+as `secretKeyRef` env vars.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from aiassistant_contract.assistant import (
     to_runner_config,
 )
 from aiassistant_contract.errors import SpecError
-from aiassistant_contract.runner_config import CONFIG_ENV, DRAIN_SECONDS_ENV, LOG_LEVEL_ENV, PORT
+from aiassistant_contract.runner_config import (
+    CONFIG_ENV,
+    DRAIN_SECONDS_ENV,
+    LOG_LEVEL_ENV,
+    PORT,
+    Price,
+    RunnerConfig,
+)
 
 from .settings import DEFAULT_SECRETS_ENV, Settings
 
@@ -40,6 +49,7 @@ RUN_AS = 10001
 # drop the pod before SIGTERM; then the runner's own SIGTERM drain lets active calls finish.
 PRESTOP_SLEEP_SECONDS = 5
 GRACE_MARGIN_SECONDS = 10
+SESSIONS_METRIC = "aiassistant_active_sessions"  # per pod, summed over kind by the metrics adapter
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,11 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "aiassistant-operator"}  # how the
 
 def selector_labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "aiassistant-runner", INSTANCE_LABEL: name}
+
+
+def selector(name: str) -> str:
+    """The runner pods' label selector as a string: status.selector, for the scale subresource."""
+    return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(name).items()))
 
 
 def labels(name: str) -> dict[str, str]:
@@ -142,10 +157,18 @@ def _owner(assistant_metadata: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _container(spec: AIAssistantSpec, settings: Settings, refs: list[SecretKeyRef]) -> dict[str, Any]:
+def drain_seconds(config: RunnerConfig, settings: Settings) -> int:
+    """How long a runner may take after SIGTERM: as long as its longest session may last, so a
+    rollout or a scale-down lets every call finish; at least the operator's runnerDrainSeconds."""
+    return max(settings.runner_drain_seconds, config.longest_session_seconds)
+
+
+def _container(
+    spec: AIAssistantSpec, settings: Settings, refs: list[SecretKeyRef], drain: int
+) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
         {"name": CONFIG_ENV, "value": f"{CONFIG_DIR}/{CONFIG_KEY}"},
-        {"name": DRAIN_SECONDS_ENV, "value": str(settings.runner_drain_seconds)},
+        {"name": DRAIN_SECONDS_ENV, "value": str(drain)},
         {"name": LOG_LEVEL_ENV, "value": settings.log_level},
         # The root filesystem is read-only and the image's user has no home: caches go to /tmp.
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own emptyDir
@@ -221,7 +244,13 @@ def render_parsed(
     reconcile has both already, and parsing again would be half of the rendering time."""
     name = metadata["name"]
     namespace = metadata.get("namespace") or "default"
-    config_json = to_runner_config(name, namespace, spec, settings.registry()).to_json()
+    config = to_runner_config(name, namespace, spec, settings.registry())
+    if (price := settings.price(spec.engine_model)) is not None:
+        config = config.model_copy(
+            update={"price": Price(input_per_million=price[0], output_per_million=price[1])}
+        )
+    config_json = config.to_json()
+    drain = drain_seconds(config, settings)
     owner = _owner(metadata)
     selector = selector_labels(name)
 
@@ -236,7 +265,7 @@ def render_parsed(
         "kind": "Deployment",
         "metadata": _metadata(name, namespace, owner),
         "spec": {
-            "replicas": spec.replicas,
+            "replicas": spec.desired_replicas,
             "selector": {"matchLabels": selector},
             # Surge, never take a serving pod away first: calls in progress keep their pod.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -251,10 +280,9 @@ def render_parsed(
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    # preStop sleep + the runner's call drain + a margin to exit.
-                    "terminationGracePeriodSeconds": PRESTOP_SLEEP_SECONDS
-                    + settings.runner_drain_seconds
-                    + GRACE_MARGIN_SECONDS,
+                    # preStop sleep + a drain as long as the longest call + a margin to exit: a
+                    # rollout or a scale-down never cuts a call.
+                    "terminationGracePeriodSeconds": PRESTOP_SLEEP_SECONDS + drain + GRACE_MARGIN_SECONDS,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": RUN_AS,
@@ -262,7 +290,7 @@ def render_parsed(
                         "fsGroup": RUN_AS,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "containers": [_container(spec, settings, refs)],
+                    "containers": [_container(spec, settings, refs, drain)],
                     "volumes": [
                         {"name": "config", "configMap": {"name": runner_name(name)}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
@@ -282,7 +310,9 @@ def render_parsed(
         },
     }
     objects: list[dict[str, Any]] = [config_map, deployment, service]
-    if spec.replicas > 1:
+    # On the fewest pods the assistant runs with, not the current count: an autoscaler's changes
+    # do not make and delete it.
+    if spec.min_replicas > 1:
         objects.append(
             {
                 "apiVersion": "policy/v1",
@@ -291,4 +321,42 @@ def render_parsed(
                 "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}},
             }
         )
+    if spec.autoscaling is not None:
+        objects.append(_autoscaler(name, spec, _metadata(name, namespace, owner)))
     return objects
+
+
+def _autoscaler(name: str, spec: AIAssistantSpec, metadata: dict[str, Any]) -> dict[str, Any]:
+    """An autoscaling/v2 HPA on the runner pods' average live sessions. It scales the AIAssistant
+    (its scale subresource sets spec.replicas), not the Deployment: the operator carries the
+    replicas on, and nothing else writes the Deployment's."""
+    assert spec.autoscaling is not None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata,
+        "spec": {
+            "scaleTargetRef": {"apiVersion": API_VERSION, "kind": KIND, "name": name},
+            "minReplicas": spec.autoscaling.min_replicas,
+            "maxReplicas": spec.autoscaling.max_replicas,
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": SESSIONS_METRIC},
+                        "target": {
+                            "type": "AverageValue",
+                            "averageValue": str(spec.autoscaling.target_sessions_per_pod),
+                        },
+                    },
+                }
+            ],
+            # Down slowly, one pod a minute: a pod scaled away drains its calls, taking no new ones.
+            "behavior": {
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 300,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                }
+            },
+        },
+    }

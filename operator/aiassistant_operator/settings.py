@@ -37,6 +37,7 @@ LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
 LOG_FORMAT_ENV = "AIASSISTANT_LOG_FORMAT"
 HEALTH_PORT_ENV = "AIASSISTANT_HEALTH_PORT"
 METRICS_PORT_ENV = "AIASSISTANT_METRICS_PORT"
+MODEL_PRICES_ENV = "AIASSISTANT_MODEL_PRICES"
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -70,7 +71,12 @@ class Settings:
     extra_models: tuple[str, ...] = ()
     watch_namespaces: tuple[str, ...] = ()  # empty: cluster-wide
     runner_resources: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_RUNNER_RESOURCES))
-    runner_drain_seconds: int = 25  # runner's grace for active calls after SIGTERM
+    # The least time a runner gets after SIGTERM to finish its sessions; a pod gets more when its
+    # assistant's maxCallSeconds or taskTimeoutSeconds is longer (render.drain_seconds).
+    runner_drain_seconds: int = 25
+    # USD per 1M input, output tokens by engineModel, over the registry's list prices (contracts,
+    # extra models).
+    model_prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     log_level: str = "INFO"
     log_format: str = "text"
     health_port: int = 8080
@@ -83,6 +89,10 @@ class Settings:
     def registry(self) -> Registry:
         """The engine registry (the runner's too), extended with the models this operator allows."""
         return self._registry
+
+    def price(self, engine_model: str) -> tuple[float, float] | None:
+        """The price the operator was told for this engineModel, if any (else the registry's)."""
+        return self.model_prices.get(engine_model)
 
     def default_secret(self, provider: str) -> SecretRef | None:
         """The default key Secret of a provider (LLM target or STT/TTS type), if any."""
@@ -110,11 +120,17 @@ class Settings:
             log_format=_choice(LOG_FORMAT_ENV, (get(LOG_FORMAT_ENV) or "text").lower(), LOG_FORMATS, "text"),
             health_port=_int(HEALTH_PORT_ENV, get(HEALTH_PORT_ENV), 8080, 1, 65535),
             metrics_port=_int(METRICS_PORT_ENV, get(METRICS_PORT_ENV), 9090, 0, 65535),
+            model_prices=_prices(get(MODEL_PRICES_ENV)),
         )
         try:
             settings.registry()
         except EngineModelError as err:
             raise SettingsError(f"{EXTRA_MODELS_ENV}: {err}") from None
+        for engine_model in settings.model_prices:
+            try:
+                settings.registry().parse(engine_model)
+            except EngineModelError as err:
+                raise SettingsError(f"{MODEL_PRICES_ENV}: {engine_model!r}: {err}") from None
         return settings
 
 
@@ -187,3 +203,24 @@ def _resources(value: str | None) -> dict[str, Any]:
         raise SettingsError(
             f"{RUNNER_RESOURCES_ENV}: {describe(err)} (expected {{limits: {{...}}, requests: {{...}}}})"
         ) from None
+
+
+def _prices(value: str | None) -> dict[str, tuple[float, float]]:
+    if value is None:
+        return {}
+    data = _json(MODEL_PRICES_ENV, value)
+    shape = '{"grok.grok-4.3": {"input": 1.25, "output": 2.5}} (USD per 1M tokens)'
+    if not isinstance(data, dict):
+        raise SettingsError(f"{MODEL_PRICES_ENV}: expected an object like {shape}")
+    prices = {}
+    for engine_model, price in data.items():
+        numbers = [price.get(k) if isinstance(price, dict) else None for k in ("input", "output")]
+        if set(price if isinstance(price, dict) else ()) != {"input", "output"} or not all(
+            isinstance(n, int | float) and not isinstance(n, bool) and 0 <= n <= 10_000 for n in numbers
+        ):
+            raise SettingsError(
+                f"{MODEL_PRICES_ENV}: {engine_model!r}: expected {{input, output}}, numbers 0..10000, "
+                f"like {shape}"
+            )
+        prices[engine_model] = (float(numbers[0]), float(numbers[1]))  # type: ignore[arg-type]
+    return prices

@@ -9,7 +9,8 @@ An AIAssistant YAML becomes the config the operator would render from it (the co
 `parse_spec` + `to_runner_config`, with the models AIASSISTANT_EXTRA_MODELS allows).
 API keys come only from env vars (XAI_API_KEY, OPENAI_API_KEY, ...) and are never logged.
 SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
-period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS, default 25 s) to finish, then exit 0.
+period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS; default: the longest a session may last,
+maxCallSeconds or taskTimeoutSeconds, so none is cut) to finish, then exit 0.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from aiassistant_contract.runner_config import (
 )
 
 from .logs import setup_logging
-from .state import DEFAULT_DRAIN_SECONDS, RunnerState
+from .state import RunnerState
 
 log = logging.getLogger("aiassistant_runner")
 
@@ -170,8 +171,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--drain-seconds",
         type=float,
         default=None,
-        help=f"grace period for active sessions after SIGTERM (default: env {DRAIN_SECONDS_ENV} or "
-        f"{DEFAULT_DRAIN_SECONDS:g})",
+        help=f"grace period for active sessions after SIGTERM (default: env {DRAIN_SECONDS_ENV}, else "
+        "the config's maxCallSeconds or taskTimeoutSeconds, whichever is longer: no session is cut)",
     )
     return parser.parse_args(argv)
 

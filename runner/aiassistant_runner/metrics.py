@@ -35,8 +35,11 @@ class Metrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, assistant: str) -> None:
+    def __init__(self, assistant: str, model: str = "", price: tuple[float, float] | None = None) -> None:
+        """`model` labels the cost; `price` is USD per 1M prompt, completion tokens (None: no cost)."""
         self.assistant = assistant
+        self.model = model
+        self.price = price
         self.registry = CollectorRegistry()
         r, a = self.registry, ["assistant"]
         self.active_sessions = Gauge(
@@ -69,6 +72,16 @@ class Metrics:
         self.tokens_out = Counter(
             "aiassistant_llm_completion_tokens", "LLM completion tokens.", a, registry=r
         )
+        self.cost = Counter(
+            "aiassistant_llm_cost_usd",
+            "What the LLM tokens cost, USD, at the model's price (the registry's list price or the "
+            "operator's AIASSISTANT_MODEL_PRICES).",
+            [*a, "model"],
+            registry=r,
+        )
+        self.call_seconds = Counter(
+            "aiassistant_call_seconds", "Seconds of voice calls, counted when each call ends.", a, registry=r
+        )
         self.service_seconds = Histogram(
             "aiassistant_service_seconds",
             "Processing time reported by Pipecat services (metric: ttfb or processing).",
@@ -89,14 +102,19 @@ class Metrics:
         self.llm_errors.labels(assistant)
         self.tokens_in.labels(assistant)
         self.tokens_out.labels(assistant)
+        self.call_seconds.labels(assistant)
+        if price is not None:
+            self.cost.labels(assistant, model)
 
     # -- sessions (called by Sessions) --------------------------------------------------------
     def session_started(self, kind: SessionKind) -> None:
         self.sessions_total.labels(self.assistant, kind).inc()
         self.active_sessions.labels(self.assistant, kind).inc()
 
-    def session_ended(self, kind: SessionKind, *, failed: bool) -> None:
+    def session_ended(self, kind: SessionKind, *, failed: bool, seconds: float = 0.0) -> None:
         self.active_sessions.labels(self.assistant, kind).dec()
+        if kind == "call":
+            self.call_seconds.labels(self.assistant).inc(max(0.0, seconds))
         if failed:
             self.sessions_failed.labels(self.assistant, kind).inc()
 
@@ -111,8 +129,12 @@ class Metrics:
         self.tool_calls.labels(self.assistant, tool, "ok" if ok else "error").inc()
 
     def llm_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
-        self.tokens_in.labels(self.assistant).inc(max(0, prompt_tokens))
-        self.tokens_out.labels(self.assistant).inc(max(0, completion_tokens))
+        prompt, completion = max(0, prompt_tokens), max(0, completion_tokens)
+        self.tokens_in.labels(self.assistant).inc(prompt)
+        self.tokens_out.labels(self.assistant).inc(completion)
+        if self.price is not None:
+            usd = (prompt * self.price[0] + completion * self.price[1]) / 1_000_000
+            self.cost.labels(self.assistant, self.model).inc(usd)
 
     def observe(self, service: ServiceKind, data: Any) -> None:
         """Record one Pipecat `MetricsData` reported by an `llm`, `stt` or `tts` service."""

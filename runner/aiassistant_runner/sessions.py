@@ -90,7 +90,9 @@ class Sessions:
             if self.active == 0:
                 self._idle.set()
             if self._metrics:
-                self._metrics.session_ended(kind, failed=session.failed)
+                self._metrics.session_ended(
+                    kind, failed=session.failed, seconds=time.monotonic() - session.started
+                )
 
     def begin_drain(self) -> None:
         """Refuse new sessions from now on (readiness goes 503); active ones continue."""

@@ -18,11 +18,6 @@ from .tools import ToolRunner
 if TYPE_CHECKING:
     from .turns import TurnEngine
 
-# Seconds active sessions may take to finish after SIGTERM (env DRAIN_SECONDS_ENV). The operator
-# sets the pod's terminationGracePeriodSeconds a little above this, so the kubelet does not kill a
-# draining pod.
-DEFAULT_DRAIN_SECONDS = 25.0
-
 
 @dataclass
 class RunnerState:
@@ -34,7 +29,10 @@ class RunnerState:
     tools: ToolRunner
     engine: EngineModel
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    # Seconds active sessions may take to finish after SIGTERM (env DRAIN_SECONDS_ENV; default: the
+    # longest a session may last, so none is cut). The operator sets the pod's
+    # terminationGracePeriodSeconds a little above it, so the kubelet does not kill a draining pod.
+    drain_seconds: float = 1800.0
     llm_timeout_seconds: float = 30.0  # read timeout of one LLM request of a text turn or task
     # A caller hears silence while the LLM stalls: after this, the attempt is retried once, then the
     # bot apologises and the call goes on.
@@ -50,15 +48,18 @@ class RunnerState:
         drain_seconds: float | None = None,
     ) -> RunnerState:
         env = os.environ if environ is None else environ
-        metrics = Metrics(f"{config.namespace}/{config.name}")
+        registry = registry_from_env(env)
+        metrics = Metrics(
+            f"{config.namespace}/{config.name}", config.engine_model, config.billed_price(registry)
+        )
         if drain_seconds is None:
-            drain_seconds = float(env.get(DRAIN_SECONDS_ENV) or DEFAULT_DRAIN_SECONDS)
+            drain_seconds = float(env.get(DRAIN_SECONDS_ENV) or config.longest_session_seconds)
         return cls(
             config=config,
             sessions=Sessions(config.max_sessions_per_pod, metrics),
             metrics=metrics,
             tools=ToolRunner(config.tools, metrics),
-            engine=config.engine(registry_from_env(env)),
+            engine=config.engine(registry),
             environ=env,
             drain_seconds=drain_seconds,
         )

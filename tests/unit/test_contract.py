@@ -93,7 +93,7 @@ def test_the_runner_runs_the_config_the_operator_renders() -> None:
     assert config == to_runner_config("bot", "bots", parse_spec(document["spec"], BUILTIN), BUILTIN)
     text = config.to_json()
     assert not any(word in text for word in ("secretRef", "replicas", "registry.example", "xai-key"))
-    assert set(OPERATOR_ONLY_FIELDS) == {"secret_ref", "replicas", "resources", "image"}
+    assert set(OPERATOR_ONLY_FIELDS) == {"secret_ref", "replicas", "autoscaling", "resources", "image"}
 
 
 def test_the_runner_allows_the_extra_models_the_operator_would(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -139,15 +139,26 @@ def test_names_scope_subresource_and_printer_columns() -> None:
     }
     assert [v["name"] for v in spec["versions"]] == ["v1alpha1"]
     assert VERSION["served"] and VERSION["storage"]
-    assert VERSION["subresources"] == {"status": {}}
+    assert VERSION["subresources"] == {
+        "status": {},
+        "scale": {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
+    }
     columns = {c["name"]: c["jsonPath"] for c in VERSION["additionalPrinterColumns"]}
     assert columns == {
         "Model": ".spec.engineModel",
         "Target": ".status.engineTarget",
         "Phase": ".status.phase",
         "Ready": ".status.readyReplicas",
+        "Reason": '.status.conditions[?(@.type=="Ready")].reason',
         "Age": ".metadata.creationTimestamp",
+        "Message": '.status.conditions[?(@.type=="Ready")].message',
     }
+    wide_only = [c["name"] for c in VERSION["additionalPrinterColumns"] if c.get("priority")]
+    assert wide_only == ["Message"]  # `kubectl get -o wide`
 
 
 def test_crd_object_is_valid_for_kubernetes_1_35() -> None:
@@ -178,7 +189,7 @@ def test_schema_is_structural() -> None:
                 "x-kubernetes-preserve-unknown-fields",
             }, path
         for rule in node.get("x-kubernetes-validations", []):
-            if path:  # the root's rule reads metadata.name, which Kubernetes bounds itself
+            if path and node.get("type") == "string":  # the root's reads metadata.name, bounded by Kubernetes
                 assert node.get("maxLength"), f"{path}: a CEL rule on an unbounded string is too costly"
             assert rule["message"], path
 

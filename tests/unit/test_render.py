@@ -339,19 +339,28 @@ def test_pod_is_hardened() -> None:
     assert {"name": "tmp", "mountPath": "/tmp"} in container(objects)["volumeMounts"]
 
 
+def drain_and_grace(objects: list[dict[str, Any]]) -> tuple[str, int]:
+    env = {e["name"]: e.get("value") for e in container(objects)["env"]}
+    pod = by_kind(objects)["Deployment"]["spec"]["template"]["spec"]
+    return env["AIASSISTANT_DRAIN_SECONDS"], pod["terminationGracePeriodSeconds"]
+
+
 def test_probes_and_drain() -> None:
-    settings = Settings.from_env({"AIASSISTANT_RUNNER_DRAIN_SECONDS": "60"})
-    objects = render(assistant(), settings)
+    objects = render(assistant(), Settings())
     runner = container(objects)
     assert runner["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert runner["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert runner["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
-    env = {e["name"]: e.get("value") for e in runner["env"]}
-    assert env["AIASSISTANT_DRAIN_SECONDS"] == "60"
-    pod = by_kind(objects)["Deployment"]["spec"]["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] == 5 + 60 + 10  # preStop + drain + margin
+    # A rollout never cuts a call: the drain lasts as long as the longest call may (maxCallSeconds).
+    assert drain_and_grace(objects) == ("1800", 5 + 1800 + 10)  # preStop + drain + margin
+    assert drain_and_grace(render(assistant(maxCallSeconds=120), Settings())) == ("120", 135)
+    # ... or a task, or the operator's floor, whichever is longest.
+    longest_task = assistant(maxCallSeconds=60, taskTimeoutSeconds=300.5)
+    assert drain_and_grace(render(longest_task, Settings())) == ("301", 316)
+    floor = Settings.from_env({"AIASSISTANT_RUNNER_DRAIN_SECONDS": "900"})
+    assert drain_and_grace(render(assistant(maxCallSeconds=60), floor)) == ("900", 915)
     strategy = by_kind(objects)["Deployment"]["spec"]["strategy"]["rollingUpdate"]
-    assert strategy["maxUnavailable"] == 0
+    assert strategy == {"maxSurge": 1, "maxUnavailable": 0}  # new pods first, then old ones drain
 
 
 def test_image_and_resources_from_spec_else_settings() -> None:
