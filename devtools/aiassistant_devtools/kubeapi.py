@@ -7,8 +7,9 @@ kinds this project touches.
 
 from __future__ import annotations
 
+import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -175,6 +176,19 @@ class Kube:
             if err.status != 409:
                 raise
         return await self.patch(object_path(obj), obj)
+
+    async def watch(self, url: str, resource_version: str, **params: str) -> AsyncIterator[tuple[str, Any]]:
+        """(type, object) of each change after `resource_version`, as the apiserver streams them
+        (ADDED, MODIFIED, DELETED), until the caller stops iterating."""
+        query = {"watch": "1", "resourceVersion": resource_version, **params}
+        forever = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self._session.get(url, params=query, timeout=forever) as rsp:
+            if rsp.status >= 400:
+                raise KubeError(rsp.status, await rsp.text(), f"WATCH {url}")
+            async for line in rsp.content:  # one JSON event per line
+                if line.strip():
+                    event = json.loads(line)
+                    yield event["type"], event["object"]
 
     async def ensure_namespace(self, name: str) -> None:
         status, data = await self.request("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
