@@ -23,10 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+import prometheus_client
 
 from aiassistant_contract.assistant import GROUP, PLURAL, VERSION
 
-from . import apply
+from . import apply, metrics
 from .reconcile import Cluster, Key, reconcile, secret_names
 from .render import INSTANCE_LABEL, MANAGED_BY
 from .settings import Settings
@@ -60,6 +61,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Lo
     memo["api"] = await apply.Client.connect(memo.get("kubeconfig"), settings.networking.request_timeout)
     # kopf passes the indexes to startup handlers too (the same objects, kept current).
     memo["resync"] = asyncio.create_task(_resync(memo, logger, indexes))
+    collector = metrics.AssistantCollector(indexes["assistants"])
+    try:
+        prometheus_client.REGISTRY.register(collector)
+        memo["collector"] = collector
+    except ValueError:  # another operator in this process (tests) exports them already
+        logger.warning("Per-assistant metrics are exported by another operator in this process")
 
 
 async def _resync(memo: kopf.Memo, logger: Logger, indexes: Mapping[str, Any]) -> None:
@@ -80,6 +87,8 @@ async def _resync(memo: kopf.Memo, logger: Logger, indexes: Mapping[str, Any]) -
 async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
     if "resync" in memo:
         memo["resync"].cancel()
+    if "collector" in memo:
+        prometheus_client.REGISTRY.unregister(memo["collector"])
 
 
 def _lean(body: kopf.Body) -> dict[str, Any]:

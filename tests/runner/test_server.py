@@ -85,6 +85,28 @@ async def test_metrics_after_traffic(start_runner: StartRunner, fake: FakeOpenAI
     assert sample(metrics, "aiassistant_llm_time_to_first_token_seconds_bucket", **a, le="0.2") == 2
     assert sample(metrics, "aiassistant_llm_completion_tokens_total", **a) == 3 + 2 * 5
     assert sample(metrics, "aiassistant_llm_prompt_tokens_total", **a) > 0
+    # Cost at the model's list price (the engine's registry facts), USD per 1M tokens.
+    prompt, completion = (
+        sample(metrics, f"aiassistant_llm_{kind}_tokens_total", **a) for kind in ("prompt", "completion")
+    )
+    price_in, price_out = runner.state.config.billed_price() or (0, 0)
+    assert price_in > 0 and price_out > 0
+    cost = sample(metrics, "aiassistant_llm_cost_usd_total", **a, model=runner.state.config.engine_model)
+    assert cost == pytest.approx((prompt * price_in + completion * price_out) / 1e6)
+    assert sample(metrics, "aiassistant_call_seconds_total", **a) == 0  # no call yet
+
+
+async def test_cost_at_the_operators_price(start_runner: StartRunner, fake: FakeOpenAI) -> None:
+    """The operator renders a contract price (AIASSISTANT_MODEL_PRICES) into the config: it wins."""
+    runner = await start_runner(price={"inputPerMillion": 10_000, "outputPerMillion": 5_000})
+    fake.script(Reply(text="a b c"))
+    assert (await runner.client.post("/v1/chat/completions", json=ASK)).status_code == 200
+    metrics = (await runner.client.get("/metrics")).text
+    a = {"assistant": "default/assistant"}
+    prompt = sample(metrics, "aiassistant_llm_prompt_tokens_total", **a)
+    completion = sample(metrics, "aiassistant_llm_completion_tokens_total", **a)
+    cost = sample(metrics, "aiassistant_llm_cost_usd_total", **a, model=runner.state.config.engine_model)
+    assert cost == pytest.approx(prompt * 0.01 + completion * 0.005) and cost > 0
 
 
 @pytest.mark.parametrize(

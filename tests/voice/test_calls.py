@@ -155,13 +155,22 @@ async def test_end_call_tool_says_goodbye_then_hangs_up(fake: FakeOpenAI, start_
 async def test_caller_hang_up_ends_the_session_cleanly(fake: FakeOpenAI, start_runner: StartRunner) -> None:
     runner = await start_runner()
     fake.speech_ms = 5000
+    dialled = time.monotonic()
     async with client("protobuf", runner) as call:
         await call.speak(speech_pcm(call.rate), silence=0.4)
         await call.wait_for(lambda c: c.audio_seconds() > 0)
     # Closed while the bot speaks: the pipeline is cancelled and the session ends, not failed.
     await wait_until(lambda: runner.state.sessions.active == 0, timeout=5)
+    lasted = time.monotonic() - dialled
     assert failed_calls(runner) == 0
     assert 'aiassistant_sessions_total{assistant="default/assistant",kind="call"} 1.0' in metrics(runner)
+    # Call seconds (what telephony bills by) count the call once it ended.
+    counted = next(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics(runner).splitlines()
+        if line.startswith('aiassistant_call_seconds_total{assistant="default/assistant"}')
+    )
+    assert 1.0 < counted <= lasted
 
 
 async def test_greeting_first_and_max_duration(fake: FakeOpenAI, start_runner: StartRunner) -> None:
