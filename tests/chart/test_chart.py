@@ -31,6 +31,7 @@ SETTINGS_ENV = {
     "AIASSISTANT_HEALTH_PORT",
     "AIASSISTANT_METRICS_PORT",
     "AIASSISTANT_RUNNER_DRAIN_SECONDS",
+    "AIASSISTANT_MODEL_PRICES",
 }
 
 # Every option set at least once; each case renders and validates on its own.
@@ -78,6 +79,10 @@ OPTION_CASES: dict[str, dict[str, Any]] = {
         "healthPort": 8081,
         "runnerDrainSeconds": 60,
     },
+    "dashboard-and-prices": {
+        "dashboard": {"enabled": True, "namespace": "monitoring", "labels": {"grafana_dashboard": "1"}},
+        "modelPrices": {"grok.grok-4.3": {"input": 1.0, "output": 2.0}},
+    },
 }
 
 BAD_VALUES: dict[str, tuple[dict[str, Any], str]] = {
@@ -93,6 +98,8 @@ BAD_VALUES: dict[str, tuple[dict[str, Any], str]] = {
     "model without target": ({"extraModels": ["nodot"]}, "extraModels"),
     "interval": ({"metrics": {"serviceMonitor": {"interval": "soon"}}}, "interval"),
     "drain seconds": ({"runnerDrainSeconds": -1}, "runnerDrainSeconds"),
+    "price without output": ({"modelPrices": {"grok.grok-4.3": {"input": 1}}}, "output"),
+    "price for no model": ({"modelPrices": {"grok4": {"input": 1, "output": 2}}}, "grok4"),
 }
 
 
@@ -182,6 +189,19 @@ def test_operator_deployment_defaults(tmp_path: Path) -> None:
     assert (env["AIASSISTANT_LOG_LEVEL"], env["AIASSISTANT_LOG_FORMAT"]) == ("info", "json")
     assert (env["AIASSISTANT_HEALTH_PORT"], env["AIASSISTANT_METRICS_PORT"]) == ("8080", "9090")
     assert env["AIASSISTANT_RUNNER_DRAIN_SECONDS"] == "25"
+    assert json.loads(env["AIASSISTANT_MODEL_PRICES"]) == {}
+    assert not [o for o in objects if o["kind"] == "ConfigMap"]  # no dashboard unless asked
+
+
+def test_dashboard_configmap_and_prices(tmp_path: Path) -> None:
+    objects = render(tmp_path, OPTION_CASES["dashboard-and-prices"])
+    dashboard = one(objects, "ConfigMap")
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads((CHART / "files" / "dashboard.json").read_text())
+    assert json.loads(dashboard["data"]["aiassistant-operator.json"]) == shipped
+    env = deployment_env(objects)
+    assert json.loads(env["AIASSISTANT_MODEL_PRICES"]) == {"grok.grok-4.3": {"input": 1.0, "output": 2.0}}
 
 
 def test_options_reach_the_settings_env(tmp_path: Path) -> None:
