@@ -177,25 +177,30 @@ async def secret_event(
 ) -> None:
     if type is None:
         return  # the initial listing: the assistants' own listing reconciles them
-    for user in sorted(set(indexes["secret_users"].get((namespace or "", name), []))):
-        await _reconcile_users((namespace or "", user), memo, logger, indexes)
+    users = sorted(set(indexes["secret_users"].get((namespace or "", name), [])))
+    # Concurrently: a key shared by many assistants rolls them all at once (apply.Client bounds
+    # the requests in flight), not one after another.
+    await asyncio.gather(
+        *(_reconcile_users((namespace or "", user), memo, logger, indexes) for user in users)
+    )
 
 
 def _readiness_news(
     namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **indexes: Any
 ) -> bool:
     """Whether the Deployment's rollout may change its assistant's status: its pod counts differ
-    from the status's, or a rollout is under way. Most Deployment events (a finished rollout's
-    status refreshes) change nothing there and skip the handler."""
+    from the status's, or it is (or is no longer) rolling out while the status says otherwise.
+    Most Deployment events (each step of a rollout refreshes its status) change nothing there
+    and skip the handler."""
     key = (namespace or "", labels.get(INSTANCE_LABEL) or "")
     rollout = Rollout.of(body)
     counts = (rollout.ready, rollout.updated, rollout.pods)
-    rolling = not rollout.observed or rollout.updated != rollout.pods
+    rolling = rollout.ready > 0 and not rollout.done(int((body.get("spec") or {}).get("replicas") or 0))
     for assistant in indexes["assistants"].get(key, []):
         shown = assistant.get("status") or {}
-        if rolling or shown.get("phase") == "RollingOut":
-            return True
         if (shown.get("readyReplicas"), shown.get("updatedReplicas"), shown.get("replicas")) != counts:
+            return True
+        if (shown.get("phase") == "RollingOut") != rolling:
             return True
     return False
 
