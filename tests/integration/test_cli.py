@@ -101,7 +101,8 @@ async def test_dev_serves_a_real_control_plane_for_kubectl(tmp_path: Path) -> No
         kubectl(kubeconfig, "create", "namespace", "demo")
         assert "<target>.<model>" in kubectl(kubeconfig, "explain", "aiassistant.spec.engineModel")
         table = kubectl(kubeconfig, "get", "aia", "-A")
-        assert table.split()[:7] == ["NAMESPACE", "NAME", "MODEL", "TARGET", "PHASE", "READY", "AGE"], table
+        header = ["NAMESPACE", "NAME", "MODEL", "TARGET", "PHASE", "READY", "REASON", "AGE"]
+        assert table.split()[:8] == header, table
         described = kubectl(kubeconfig, "describe", "aia", "support-bot")
         assert "ModelValid" in described and "Applied" in described
         assert "Applied" in kubectl(kubeconfig, "events", "--for", "aiassistant/support-bot")

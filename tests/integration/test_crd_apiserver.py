@@ -108,7 +108,9 @@ def test_kubectl_get_shows_the_columns_and_apply_is_strict(
     assert applied.returncode == 0, applied.stderr
     table = kubectl(cluster, "get", "aia", "-n", namespace)
     assert table.returncode == 0, table.stderr
-    assert table.stdout.split()[:6] == ["NAME", "MODEL", "TARGET", "PHASE", "READY", "AGE"], table.stdout
+    assert table.stdout.split()[:7] == ["NAME", "MODEL", "TARGET", "PHASE", "READY", "REASON", "AGE"], (
+        table.stdout
+    )
     assert "grok.grok-4.3" in table.stdout
     bad = yaml.safe_dump(assistant("typo", namespace, engineModle="grok.grok-3"))
     refused = kubectl(cluster, "apply", "-f", "-", stdin=bad)  # kubectl's default --validate=strict

@@ -228,3 +228,27 @@ async def test_a_key_rotation_rolls_new_pods_in_before_old_ones_go(
         kube, ns, "keys", lambda: kube.patch(rotate, {"stringData": {"api-key": "rotated"}})
     )
     check_rollout(history, 2)
+
+
+async def test_kubectl_wait_for_ready_waits_for_the_new_pods(
+    operator: None, kube: Kube, namespace: str, cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """What the docs tell users to run after a change: `kubectl wait --for=condition=Ready` returns
+    only once the new spec serves (kubectl skips a condition whose observedGeneration is behind the
+    object's generation, so a status from before the change does not count)."""
+    ns = namespace
+    await kube.create(secret("xai-key", ns, **{"api-key": KEY}))
+    await kube.create(assistant("waited", ns, replicas=2))
+    await eventually(lambda: ready(kube, ns, "waited", 2), seconds=30)
+    old = {
+        p["metadata"]["name"] for p in await kube.list(path("Pod", ns), labelSelector=f"{INSTANCE}=waited")
+    }
+    admin = cluster.write_kubeconfig(tmp_path / "admin.kubeconfig", namespace=ns)
+    await kube.patch(path("AIAssistant", ns, "waited"), {"spec": {"initPrompt": "Changed."}})
+    await asyncio.to_thread(kubectl, admin, "wait", "aia/waited", "--for=condition=Ready", "--timeout=60s")
+    serving = {
+        p["metadata"]["name"]
+        for p in await kube.list(path("Pod", ns), labelSelector=f"{INSTANCE}=waited")
+        if not p["metadata"].get("deletionTimestamp")
+    }
+    assert len(serving) == 2 and not serving & old, (serving, old)

@@ -51,7 +51,8 @@ def used(
 
 async def life_cycle(kube: Kube, ns: str) -> None:
     """Everything the operator does for assistants: waits for a Secret, creates the workload, a PDB,
-    repairs drift, patches on a spec change, deletes the PDB, reports an invalid spec."""
+    repairs drift, patches on a spec change, deletes the PDB, creates, patches and deletes an HPA,
+    reports an invalid spec."""
     await kube.create(assistant("waiting", ns, secretRef={"name": "perm-key", "key": "api-key"}))
 
     async def waiting() -> bool:
@@ -95,6 +96,21 @@ async def life_cycle(kube: Kube, ns: str) -> None:
         return await kube.get(path("PodDisruptionBudget", ns, "perm-runner")) is None
 
     await eventually(no_pdb, seconds=30)
+    scaling = {"minReplicas": 1, "maxReplicas": 3, "targetSessionsPerPod": 5}
+    await kube.patch(path("AIAssistant", ns, "perm"), {"spec": {"autoscaling": scaling}})
+    hpa = path("HorizontalPodAutoscaler", ns, "perm-runner")
+    await eventually(lambda: kube.get(hpa), seconds=30)
+    await kube.patch(
+        path("AIAssistant", ns, "perm"), {"spec": {"autoscaling": {**scaling, "maxReplicas": 4}}}
+    )
+
+    async def hpa_max(wanted: int | None) -> bool:
+        found = await kube.get(hpa)
+        return (found or {}).get("spec", {}).get("maxReplicas") == wanted
+
+    await eventually(lambda: hpa_max(4), seconds=30)
+    await kube.patch(path("AIAssistant", ns, "perm"), {"spec": {"autoscaling": None}})
+    await eventually(lambda: hpa_max(None), seconds=30)
     await kube.create(assistant("perm-bad", ns, engineModel="grok.grok-99"))
     await eventually(lambda: phase("perm-bad", "Invalid"), seconds=30)
 
