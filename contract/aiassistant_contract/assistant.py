@@ -132,7 +132,8 @@ class STTSpec(STTConfig):
     secret_ref: SecretRef | None = Field(
         default=None,
         description="Secret key holding the provider's API key; default: the operator's default "
-        "key Secret for this provider (an openai provider shares the engine's OPENAI_API_KEY).",
+        "key Secret for this provider (an openai provider shares an openai engine's OPENAI_API_KEY, "
+        "an xai provider a grok engine's XAI_API_KEY).",
     )
 
 
@@ -146,7 +147,8 @@ class TTSSpec(TTSConfig):
     secret_ref: SecretRef | None = Field(
         default=None,
         description="Secret key holding the provider's API key; default: the operator's default "
-        "key Secret for this provider (an openai provider shares the engine's OPENAI_API_KEY).",
+        "key Secret for this provider (an openai provider shares an openai engine's OPENAI_API_KEY, "
+        "an xai provider a grok engine's XAI_API_KEY).",
     )
 
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .engines import (
@@ -27,7 +27,7 @@ from .engines import (
     Registry,
     reasoning_effort_error,
 )
-from .speech import SpeechTypeError, stt_provider, tts_provider
+from .speech import SpeechTypeError, stt_provider, tts_provider, voice_error
 
 # The runner pod's interface: where the config is, how long a SIGTERM drain may take, the log level
 # (env vars the operator sets on the container), and the port the runner serves on by default.
@@ -75,7 +75,8 @@ class STTConfig(CamelModel):
 class TTSConfig(CamelModel):
     type: str = Field(description="Text-to-speech provider.")
     voice_id: str | None = Field(
-        default=None, description="Provider voice id; the provider's default if unset."
+        default=None,
+        description="Provider voice id; the provider's default if unset (xai: ara, eve, leo, rex, sal).",
     )
     language: str = Field(default="en-US", description="BCP-47 language the bot speaks.")
     model: str | None = Field(default=None, description="Provider model; the provider's default if unset.")
@@ -88,6 +89,16 @@ class TTSConfig(CamelModel):
             return tts_provider(value).name
         except SpeechTypeError as err:
             raise ValueError(str(err)) from None
+
+    @field_validator("voice_id")
+    @classmethod
+    def _known_voice(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "type" not in info.data:  # the type failed its own check
+            return value
+        error = voice_error(tts_provider(info.data["type"]), value)
+        if error:
+            raise ValueError(error)
+        return value
 
 
 class VADConfig(CamelModel):

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+XAI_KEY_ENV = "XAI_API_KEY"  # the grok engine's key env var too (engines.py): one key for all of xAI
+# xAI's voices, for its TTS and its realtime (speech-to-speech) API alike.
+XAI_VOICES = ("ara", "eve", "leo", "rex", "sal")
+
 
 class SpeechTypeError(ValueError):
     """An STT/TTS type the runner cannot serve; the message is safe for status and Events."""
@@ -29,6 +33,9 @@ class SpeechProvider:
     # label its frames with it; the output transport resamples); None: the pipeline's rate.
     sample_rate: int | None = None
     takes_language: bool = True  # False: the service's settings take no language
+    # The provider's closed set of voices (TTS only; lowercase, matched case-insensitively); empty:
+    # any voice id the provider's account may hold (cloned voices, ids).
+    voices: tuple[str, ...] = ()
 
 
 STT_PROVIDERS: dict[str, SpeechProvider] = {
@@ -36,6 +43,14 @@ STT_PROVIDERS: dict[str, SpeechProvider] = {
     for p in (
         SpeechProvider("deepgram", "pipecat.services.deepgram.stt:DeepgramSTTService", "DEEPGRAM_API_KEY"),
         SpeechProvider("openai", "pipecat.services.openai.stt:OpenAISTTService", "OPENAI_API_KEY"),
+        # xAI's streaming STT (wss://api.x.ai/v1/stt), keyed like the grok engine: one XAI_API_KEY.
+        SpeechProvider(
+            "xai",
+            "pipecat.services.xai.stt:XAISTTService",
+            XAI_KEY_ENV,
+            url_argument="ws_url",
+            url_path="/v1/stt",
+        ),
     )
 }
 
@@ -65,6 +80,15 @@ TTS_PROVIDERS: dict[str, SpeechProvider] = {
             sample_rate=24_000,  # OpenAI's speech endpoint answers 24 kHz PCM
             takes_language=False,  # the voice reads the text's language
         ),
+        # xAI's streaming TTS (wss://api.x.ai/v1/tts); its five voices (docs.x.ai, "Voices").
+        SpeechProvider(
+            "xai",
+            "pipecat.services.xai.tts:XAITTSService",
+            XAI_KEY_ENV,
+            default_voice="eve",
+            url_path="/v1/tts",
+            voices=XAI_VOICES,
+        ),
     )
 }
 
@@ -75,6 +99,13 @@ def _lookup(kind: str, providers: dict[str, SpeechProvider], name: str) -> Speec
     except KeyError:
         supported = ", ".join(sorted(providers))
         raise SpeechTypeError(f"Unsupported {kind} type: {name} (supported: {supported})") from None
+
+
+def voice_error(provider: SpeechProvider, voice: str | None) -> str | None:
+    """Why `voice` is not one of the provider's voices (None: it is, or the provider has no closed set)."""
+    if voice is None or not provider.voices or voice.strip().lower() in provider.voices:
+        return None
+    return f"{voice!r} is not a {provider.name} voice (supported: {', '.join(provider.voices)})"
 
 
 def stt_provider(name: str) -> SpeechProvider:

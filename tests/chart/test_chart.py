@@ -179,6 +179,7 @@ def test_operator_deployment_defaults(tmp_path: Path) -> None:
         "deepgram": {"name": "deepgram-key", "key": "api-key"},
         "elevenlabs": {"name": "elevenlabs-key", "key": "api-key"},
         "cartesia": {"name": "cartesia-key", "key": "api-key"},
+        "xai": {"name": "xai-key", "key": "api-key"},
     }
     assert env["AIASSISTANT_EXTRA_MODELS"] == ""
     assert env["AIASSISTANT_WATCH_NAMESPACES"] == ""

@@ -38,7 +38,7 @@ def test_error_lines_name_the_field_as_written() -> None:
 def test_a_validator_message_loses_pydantics_prefix_and_a_model_check_names_its_field() -> None:
     err = errors_of(RunnerConfig, {"engineModel": "grok.grok-3", "tts": {"type": "polly"}})
     assert error_lines(err) == [
-        "tts.type: Unsupported TTS type: polly (supported: cartesia, elevenlabs, openai)"
+        "tts.type: Unsupported TTS type: polly (supported: cartesia, elevenlabs, openai, xai)"
     ]
     whole = errors_of(RunnerConfig, {"engineModel": "grok.grok-99"})  # the model check has no location
     assert error_lines(whole)[0].startswith("engineModel: Unknown model 'grok-99' for LLM service grok")

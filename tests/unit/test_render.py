@@ -253,6 +253,14 @@ def test_configmap_holds_the_runner_config_and_no_key_reference() -> None:
             {"tts": {"type": "elevenlabs"}},
             {"XAI_API_KEY": ("xai-key", "api-key"), "ELEVENLABS_API_KEY": ("elevenlabs-key", "api-key")},
         ),
+        (  # all-Grok voice: the engine's one XAI_API_KEY feeds xAI STT and TTS too
+            {
+                "secretRef": {"name": "my-xai", "key": "token"},
+                "stt": {"type": "xai"},
+                "tts": {"type": "xai", "voiceId": "eve"},
+            },
+            {"XAI_API_KEY": ("my-xai", "token")},
+        ),
     ],
 )
 def test_keys_come_from_secret_key_refs(spec: dict[str, Any], expected: dict[str, tuple[str, str]]) -> None:

@@ -68,7 +68,7 @@ def test_system_instruction_appends_parameters_sorted() -> None:
         (_config(stt={"type": "whisperx"}), "Unsupported STT type: whisperx"),
         (
             _config(tts={"type": "polly"}),
-            "Unsupported TTS type: polly (supported: cartesia, elevenlabs, openai)",
+            "Unsupported TTS type: polly (supported: cartesia, elevenlabs, openai, xai)",
         ),
         (_config(tools=[{"name": "bad name", "url": "http://x"}]), "tools.0.name"),
         (_config(tools=[{"name": "end_call", "url": "http://x"}]), "reserved for a built-in tool"),

@@ -22,7 +22,8 @@ def test_defaults_without_env() -> None:
     assert settings.image_pull_policy == "IfNotPresent"
     assert settings.default_secret("grok") == SecretRef(name="xai-key", key="api-key")
     assert settings.default_secret("openai") == SecretRef(name="openai-key", key="api-key")
-    assert set(settings.default_secrets) == {"grok", "openai", "deepgram", "elevenlabs", "cartesia"}
+    assert set(settings.default_secrets) == {"grok", "openai", "deepgram", "elevenlabs", "cartesia", "xai"}
+    assert settings.default_secret("xai") == settings.default_secret("grok")  # one xAI key
     assert settings.watch_namespaces == ()
     assert settings.runner_resources == DEFAULT_RUNNER_RESOURCES
     assert (settings.health_port, settings.metrics_port, settings.runner_drain_seconds) == (8080, 9090, 25)

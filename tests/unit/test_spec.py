@@ -255,3 +255,24 @@ def test_error_messages_never_echo_a_key_value() -> None:
     )
     assert "spec.secretRef.name" in message
     assert "SECRETVALUE123" not in message
+
+
+@pytest.mark.parametrize("voice", ["eve", "Ara", "rex", "sal", "leo"])
+def test_xai_voices_are_accepted(voice: str) -> None:
+    parse_spec({"engineModel": "grok.grok-4.3", "tts": {"type": "xai", "voiceId": voice}}, BUILTIN)
+
+
+def test_an_unknown_xai_voice_names_the_field_and_the_voices() -> None:
+    message = error_of({"engineModel": "grok.grok-4.3", "tts": {"type": "xai", "voiceId": "alloy"}})
+    assert message == "spec.tts.voiceId: 'alloy' is not a xai voice (supported: ara, eve, leo, rex, sal)"
+
+
+def test_xai_speech_shares_the_engine_key_and_rejects_another() -> None:
+    parse_spec(
+        {"engineModel": "grok.grok-4.3", "secretRef": REF_A, "stt": {"type": "xai", "secretRef": REF_A}},
+        BUILTIN,
+    )
+    message = error_of(
+        {"engineModel": "grok.grok-4.3", "secretRef": REF_A, "stt": {"type": "xai", "secretRef": REF_B}}
+    )
+    assert message.startswith("spec.stt.secretRef: XAI_API_KEY is already taken from spec.secretRef")
