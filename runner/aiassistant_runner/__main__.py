@@ -8,6 +8,8 @@ The config is validated before anything starts; a bad one exits 2 with the path 
 An AIAssistant YAML becomes the config the operator would render from it (the contract's
 `parse_spec` + `to_runner_config`, with the models AIASSISTANT_EXTRA_MODELS allows).
 API keys come only from env vars (XAI_API_KEY, OPENAI_API_KEY, ...) and are never logged.
+At start each provider key is checked with the provider's cheapest authenticated call (key_check.py):
+a rejected key exits 3 with a termination message (--termination-log) naming its env var.
 SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
 period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS; default: the longest a session may last,
 maxCallSeconds or taskTimeoutSeconds, so none is cut) to finish, then exit 0.
@@ -42,12 +44,14 @@ from aiassistant_contract.runner_config import (
     RunnerConfig,
 )
 
+from . import key_check
 from .logs import setup_logging
 from .state import RunnerState
 
 log = logging.getLogger("aiassistant_runner")
 
 EXIT_BAD_CONFIG = 2
+EXIT_KEY_REJECTED = 3
 
 
 class ConfigError(Exception):
@@ -174,6 +178,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"grace period for active sessions after SIGTERM (default: env {DRAIN_SECONDS_ENV}, else "
         "the config's maxCallSeconds or taskTimeoutSeconds, whichever is longer: no session is cut)",
     )
+    parser.add_argument(
+        "--termination-log",
+        default=key_check.TERMINATION_LOG,
+        help="where a rejected key's message is written: the pod's terminationMessagePath "
+        f"(default {key_check.TERMINATION_LOG})",
+    )
+    parser.add_argument(
+        "--no-key-check",
+        action="store_true",
+        help="start without asking each provider whether its key is accepted (e.g. offline)",
+    )
     return parser.parse_args(argv)
 
 
@@ -202,6 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, EngineModelError, MissingKeyError) as err:
         print(f"aiassistant-runner: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    if not args.no_key_check:
+        try:
+            key_check.verdict(asyncio.run(key_check.check_keys(config, state.environ)), state.metrics)
+        except key_check.KeyRejected as err:
+            print(f"aiassistant-runner: {err}", file=sys.stderr)
+            key_check.write_termination_log(args.termination_log, str(err))
+            return EXIT_KEY_REJECTED
 
     from .server import create_app
 

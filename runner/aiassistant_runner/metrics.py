@@ -95,6 +95,12 @@ class Metrics:
             [*a, "tool", "outcome"],
             registry=r,
         )
+        self.key_checks = Counter(
+            "aiassistant_key_checks",
+            "Key checks at start by provider, env var and result (accepted, rejected, unverified, skipped).",
+            [*a, "provider", "env", "result"],
+            registry=r,
+        )
         for kind in SESSION_KINDS:  # expose zeros from the start: dashboards and rate() like that
             self.active_sessions.labels(assistant, kind).set(0)
             self.sessions_total.labels(assistant, kind)
@@ -124,6 +130,9 @@ class Metrics:
     # -- services -------------------------------------------------------------------------------
     def llm_error(self) -> None:
         self.llm_errors.labels(self.assistant).inc()
+
+    def key_check(self, provider: str, env: str, result: str) -> None:
+        self.key_checks.labels(self.assistant, provider, env, result).inc()
 
     def tool_call(self, tool: str, *, ok: bool) -> None:
         self.tool_calls.labels(self.assistant, tool, "ok" if ok else "error").inc()

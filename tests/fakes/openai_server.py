@@ -71,7 +71,14 @@ class FakeOpenAI(LoopbackServer):
         speech_ms: int = 300,
         host: str = "127.0.0.1",
         port: int = 0,
+        key: str | None = None,
+        rejects_as: str = "openai",
     ) -> None:
+        # key: the only Bearer token accepted (None: any). A wrong one is answered as the provider
+        # does: OpenAI 401 {"error": {..., "code": "invalid_api_key"}}; xAI 400 {"code", "error"}
+        # with "Incorrect API key provided: <masked>" (what api.x.ai answers, masked key included).
+        self.key, self.rejects_as = key, rejects_as
+        self.models_status = 200  # another status: GET /v1/models answers it (an outage)
         self.default_text = default_text
         self.transcript = transcript
         self.speech_ms = speech_ms
@@ -103,7 +110,36 @@ class FakeOpenAI(LoopbackServer):
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    def _refused(self, request: web.Request) -> web.Response | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.key is None or token == self.key:
+            return None
+        masked = f"{token[:2]}***{token[-2:]}"
+        if self.rejects_as == "xai":
+            return web.json_response(
+                {
+                    "code": "Client specified an invalid argument",
+                    "error": f"Incorrect API key provided: {masked}. You can obtain an API key from https://console.x.ai.",
+                },
+                status=400,
+            )
+        return web.json_response(
+            {
+                "error": {
+                    "message": f"Incorrect API key provided: {masked}.",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+            status=401,
+        )
+
     async def _models(self, request: web.Request) -> web.Response:
+        self._record(request, {})
+        if refused := self._refused(request):
+            return refused
+        if self.models_status != 200:
+            return _error(self.models_status, f"scripted failure {self.models_status}")
         models = [
             {"id": m, "object": "model", "owned_by": "fake"} for m in ("grok-3", "grok-3-mini", "gpt-4o")
         ]
@@ -117,6 +153,8 @@ class FakeOpenAI(LoopbackServer):
         self._record(request, body)
         if not request.headers.get("Authorization", "").startswith("Bearer "):
             return _error(401, "missing bearer token")
+        if refused := self._refused(request):
+            return refused
         if not isinstance(body.get("messages"), list) or not body.get("model"):
             return _error(400, "model and messages are required")
         reply = self._script.popleft() if self._script else Reply(text=self.default_text)
