@@ -52,7 +52,7 @@ KIND = "AIAssistant"
 PLURAL = "aiassistants"
 
 Phase = Literal["Pending", "RollingOut", "Ready", "Invalid", "Degraded"]
-ConditionType = Literal["ModelValid", "SecretResolved", "Ready"]
+ConditionType = Literal["ModelValid", "SecretResolved", "KeysAccepted", "Ready"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 # Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
@@ -389,7 +389,8 @@ class AIAssistantStatus(CamelModel):
     )
     conditions: list[Condition] | None = Field(
         default=None,
-        description="ModelValid, SecretResolved and Ready.",
+        description="ModelValid, SecretResolved, KeysAccepted (the providers accepted the runner "
+        "pods' keys at start; False with reason KeyRejected names the env var) and Ready.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 

@@ -5,11 +5,13 @@ from its watches and drops an object's entries when it goes):
 - `secret_digests`: (namespace, Secret) -> {key: SHA-256 of the value}: presence and rotation;
 - `assistants`: (namespace, name) -> the AIAssistant (metadata, spec, status);
 - `secret_users`: (namespace, Secret) -> the assistants that use it;
-- `runner_<plural>`: (namespace, assistant) -> its ConfigMap, Deployment, Service, PDB, HPA as they are.
+- `runner_<plural>`: (namespace, assistant) -> its ConfigMap, Deployment, Service, PDB, HPA as they are;
+- `runner_pods`: (namespace, assistant) -> each runner pod's key verdict (keys.py: KeysAccepted).
 
 Every handler calls the same level-triggered `reconcile` (reconcile.py): the assistant's own events
 (its creation, spec changes, status edits, an operator restart's listing), a used Secret's change, a
-runner Deployment whose rollout or readiness differs from the status, and a periodic resync of all (retries
+runner Deployment whose rollout or readiness differs from the status, a runner pod whose key verdict
+differs from the status (KeysAccepted), and a periodic resync of all (retries
 after an API error, repairs drift of runner objects). kopf writes nothing of its own on the objects
 (no progress storage, no finalizers); deletion is left to the garbage collector.
 """
@@ -28,6 +30,7 @@ import prometheus_client
 from aiassistant_contract.assistant import GROUP, PLURAL, VERSION
 
 from . import apply, metrics
+from .keys import keys_condition, pod_keys
 from .reconcile import Cluster, Key, reconcile, secret_names
 from .render import INSTANCE_LABEL, MANAGED_BY
 from .settings import Settings
@@ -147,10 +150,20 @@ for _kind, (_group, _version, _plural) in RUNNERS.items():
     _runner_index(_kind, _group, _version, _plural)
 
 
+@kopf.index("v1", "pods", labels=MANAGED_BY)
+async def runner_pods(
+    namespace: str | None, labels: Mapping[str, str], status: kopf.Status, **_: Any
+) -> dict[Key, tuple[str, str] | None]:
+    """(namespace, assistant) -> each runner pod's key verdict (keys.pod_keys)."""
+    instance = labels.get(INSTANCE_LABEL)
+    return {(namespace or "", instance): pod_keys(status)} if instance else {}
+
+
 def _cluster(indexes: Mapping[str, Any]) -> Cluster:
     return Cluster(
         secrets=indexes["secret_digests"],
         runners={kind: indexes[f"runner_{plural}"] for kind, (_, _, plural) in RUNNERS.items()},
+        pods=indexes["runner_pods"],
     )
 
 
@@ -207,6 +220,25 @@ def _readiness_news(
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED_BY, when=_readiness_news)
 async def deployment_event(
+    namespace: str | None, labels: Mapping[str, str], memo: Any, logger: Logger, **indexes: Any
+) -> None:
+    await _reconcile_users((namespace or "", labels.get(INSTANCE_LABEL) or ""), memo, logger, indexes)
+
+
+def _keys_news(namespace: str | None, labels: Mapping[str, str], **indexes: Any) -> bool:
+    """Whether the runner pods' KeysAccepted differs from the assistant's status."""
+    key = (namespace or "", labels.get(INSTANCE_LABEL) or "")
+    wanted = keys_condition(indexes["runner_pods"].get(key, []))
+    for body in indexes["assistants"].get(key, []):
+        shown = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
+        now = shown.get("KeysAccepted") or {}
+        if (now.get("status"), now.get("reason"), now.get("message")) != wanted:
+            return True
+    return False
+
+
+@kopf.on.event("v1", "pods", labels=MANAGED_BY, when=_keys_news)
+async def pod_event(
     namespace: str | None, labels: Mapping[str, str], memo: Any, logger: Logger, **indexes: Any
 ) -> None:
     await _reconcile_users((namespace or "", labels.get(INSTANCE_LABEL) or ""), memo, logger, indexes)

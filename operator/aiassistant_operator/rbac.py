@@ -10,6 +10,8 @@ Why each rule:
   spec.autoscaling goes. The HPA controller scales the AIAssistant through its own grant on `*/scale`. Nothing is read with a GET. Nothing else is deleted:
   ownerReferences let the garbage collector do it.
 - secrets: list/watch only, to check that referenced keys exist and to hash them (values never leave).
+- pods: list/watch only, of the runner pods (by label): a termination message of a refused key
+  (KeysAccepted=False, KeyRejected) and whether the pods started with their keys.
 - events: kopf posts the Normal/Warning Events on the AIAssistant (core v1, create only).
 - customresourcedefinitions (cluster-scoped read): kopf's resource discovery/scanning.
 
@@ -44,6 +46,7 @@ NAMESPACED_RULES: Final[list[dict[str, list[str]]]] = [
         "verbs": ["list", "watch", "create", "patch", "delete"],
     },
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 

@@ -23,6 +23,7 @@ from aiassistant_contract.engines import retirement_warning
 from aiassistant_contract.errors import SpecError
 
 from . import apply, metrics, status
+from .keys import keys_condition
 from .render import (
     SecretKeyRef,
     endpoint,
@@ -46,12 +47,17 @@ class Cluster:
 
     secrets: kopf.Index[Key, dict[str, str]]
     runners: Mapping[str, kopf.Index[Key, dict[str, Any]]]  # kind -> index
+    pods: kopf.Index[Key, tuple[str, str] | None] | None = None  # keys.pod_keys of each runner pod
 
     def secret(self, namespace: str, name: str) -> dict[str, str] | None:
         return next(iter(self.secrets.get((namespace, name), [])), None)
 
     def runner(self, kind: str, key: Key) -> dict[str, Any] | None:
         return next(iter(self.runners[kind].get(key, [])), None)
+
+    def keys(self, key: Key) -> status.Cond | None:
+        """KeysAccepted of the assistant's runner pods (None without a pod index)."""
+        return None if self.pods is None else keys_condition(self.pods.get(key, []))
 
     def rollout(self, key: Key) -> status.Rollout:
         return status.Rollout.of(self.runner("Deployment", key))
@@ -141,6 +147,7 @@ async def _reconcile(
         model_name=engine.model,
         endpoint=endpoint(name, namespace),
         selector=selector(name),
+        keys=cluster.keys(key),
     )
     missing = missing_keys(refs, namespace, cluster)
     if missing:  # the running workload (if any) is kept; the status says why it is not Ready

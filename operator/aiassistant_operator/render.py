@@ -205,6 +205,10 @@ def _container(
             "failureThreshold": 1,
         },
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
+        # A refused key ends the runner with a message here (its --termination-log default); the
+        # operator reads it from the pod status (KeysAccepted=False, KeyRejected).
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": RUN_AS,

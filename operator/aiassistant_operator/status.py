@@ -46,6 +46,7 @@ class Findings:
     endpoint: str | None = None
     selector: str | None = None  # of the runner pods, for the scale subresource
     invalid: str | None = None  # the spec error, if any
+    keys: Cond | None = None  # KeysAccepted from the runner pods (keys.py); None: not shown
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ def status(found: Findings, rollout: Rollout, previous: Mapping[str, Any]) -> di
     elif found.secret[0] == "False":
         phase = "Degraded" if ready else "Pending"
         cond = ("False", "SecretMissing", found.secret[2])
+    elif found.keys is not None and found.keys[0] == "False":
+        phase = "Degraded" if ready else "Pending"
+        cond = ("False", "KeyRejected", found.keys[2])
     elif ready == 0 and desired > 0:
         phase, cond = "Pending", ("False", "ReplicasNotReady", f"0/{desired} runner pods ready")
     elif not rollout.done(desired):
@@ -108,7 +112,12 @@ def status(found: Findings, rollout: Rollout, previous: Mapping[str, Any]) -> di
         "selector": found.selector,
         "observedGeneration": found.generation,
         "conditions": _conditions(
-            {"ModelValid": found.model, "SecretResolved": found.secret, "Ready": cond},
+            {
+                "ModelValid": found.model,
+                "SecretResolved": found.secret,
+                **({"KeysAccepted": found.keys} if found.keys is not None else {}),
+                "Ready": cond,
+            },
             previous.get("conditions") or [],
             found.generation,
         ),
@@ -130,9 +139,9 @@ def events(new: Mapping[str, Any], previous: Mapping[str, Any]) -> list[tuple[st
         warning = ("Warning", cond["reason"], cond["message"])
         retired = cond["reason"] == "ModelRetired"  # valid, but worth one Warning
         problem = retired or (
-            cond["status"] == "False" and cond["reason"] in ("InvalidSpec", "SecretMissing")
+            cond["status"] == "False" and cond["reason"] in ("InvalidSpec", "SecretMissing", "KeyRejected")
         )
-        if problem and news and warning not in found:  # SecretResolved and Ready say it both
+        if problem and news and warning not in found:  # SecretResolved (KeysAccepted) and Ready say it both
             found.append(warning)
     if new["phase"] == "Ready" and previous.get("phase") != "Ready":
         ready = next(c for c in new["conditions"] if c["type"] == "Ready")

@@ -44,7 +44,7 @@ def test_index_links_resolve() -> None:
 
 def test_troubleshooting_covers_exactly_the_operators_condition_reasons() -> None:
     package = ROOT / "operator" / "aiassistant_operator"
-    handlers = (package / "reconcile.py").read_text() + (package / "status.py").read_text()
+    handlers = "".join((package / f).read_text() for f in ("reconcile.py", "status.py", "keys.py"))
     in_code = set(re.findall(r'"(?:True|False|Unknown)", "([A-Za-z]+)"', handlers))
     page = (DOCS / "troubleshooting.md").read_text()
     in_docs = set(re.findall(r"^\| (?:`\w+`|any) \| `([A-Za-z]+)` \|", page, flags=re.MULTILINE))

@@ -105,6 +105,7 @@ async def test_valid_grok_assistant_becomes_ready(operator: None, kube: Kube, na
     assert {t: c["status"] for t, c in conds.items()} == {
         "ModelValid": "True",
         "SecretResolved": "True",
+        "KeysAccepted": "True",
         "Ready": "True",
     }
     assert all(c["reason"] and c["message"] and c["lastTransitionTime"] for c in conds.values())

@@ -66,6 +66,9 @@ RBAC rules: these must equal aiassistant_operator.rbac.RULES (tests/chart checks
   resources: [secrets]
   verbs: [list, watch]
 - apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
+- apiGroups: [""]
   resources: [events]
   verbs: [create]
 {{- end -}}
