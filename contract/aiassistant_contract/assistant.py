@@ -18,7 +18,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -34,7 +34,9 @@ from .engines import (
 )
 from .errors import SpecError, describe
 from .runner_config import (
+    MAX_FALLBACKS,
     CamelModel,
+    FallbackConfig,
     RunnerConfig,
     Serializer,
     STTConfig,
@@ -42,6 +44,7 @@ from .runner_config import (
     TransportConfig,
     TTSConfig,
     VADConfig,
+    fallback_key_env,
 )
 from .speech import STT_PROVIDERS, TTS_PROVIDERS, stt_provider, tts_provider
 
@@ -152,6 +155,21 @@ class TTSSpec(TTSConfig):
     )
 
 
+class FallbackSpec(FallbackConfig):
+    """A model tried when the one before it fails, with its own key."""
+
+    engine_model: str = Field(
+        max_length=253,
+        description="LLM as '<target>.<model>', validated like spec.engineModel, e.g. openai.gpt-4o.",
+        json_schema_extra={"x-kubernetes-validations": cast(JsonValue, ENGINE_MODEL_RULES)},
+    )
+    secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret key holding this model's API key (the pod's "
+        "AIASSISTANT_FALLBACK_<n>_API_KEY); default: the operator's default key Secret for its target.",
+    )
+
+
 Quantity = Annotated[
     int | str,
     Field(
@@ -246,6 +264,14 @@ class AIAssistantSpec(CamelModel):
         "xhigh, of the values the engineModel takes (grok-4.3: none, low, medium, high; grok-4.6: "
         "low, medium, high, xhigh); a non-reasoning model takes none of them. Unset: the provider's "
         "default for the model.",
+    )
+    fallbacks: list[FallbackSpec] = Field(
+        default_factory=list,
+        max_length=MAX_FALLBACKS,
+        description="Models tried in order when engineModel fails (connection error, timeout, 429, 5xx, "
+        "401): text and tasks retry the request on the next one; calls switch to it (Pipecat's "
+        "LLMSwitcher, failover strategy). The X-AIAssistant-Model header and the metrics say which "
+        "model answered.",
     )
     secret_ref: SecretRef | None = Field(
         default=None,
@@ -406,9 +432,19 @@ class KeyUse:
 
 
 def key_uses(spec: AIAssistantSpec, registry: Registry) -> list[KeyUse]:
-    """The keys of the engine, then STT, then TTS (providers may share an env var)."""
+    """The keys of the engine, its fallbacks, then STT, then TTS (providers may share an env var)."""
     target = spec.engine(registry).target
     uses = [KeyUse("spec.secretRef", target.name, target.key_env, spec.secret_ref)]
+    for i, fallback in enumerate(spec.fallbacks):
+        fallback_target = registry.parse(fallback.engine_model, strict=False).target
+        uses.append(
+            KeyUse(
+                f"spec.fallbacks[{i}].secretRef",
+                fallback_target.name,
+                fallback_key_env(i),
+                fallback.secret_ref,
+            )
+        )
     if spec.stt:
         stt = stt_provider(spec.stt.type)
         uses.append(KeyUse("spec.stt.secretRef", stt.name, stt.key_env, spec.stt.secret_ref))
@@ -451,6 +487,11 @@ def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
     effort_error = reasoning_effort_error(engine, parsed.reasoning_effort)
     if effort_error:
         raise SpecError(f"spec.reasoningEffort: {effort_error}")
+    for i, fallback in enumerate(parsed.fallbacks):
+        try:
+            registry.parse(fallback.engine_model)
+        except EngineModelError as err:
+            raise SpecError(f"spec.fallbacks[{i}].engineModel: {err}") from None
     _check_shared_keys(parsed, registry)
     try:  # the runner's own cross-field rules (e.g. unique tool names) hold too
         to_runner_config("assistant", "default", parsed, registry)
@@ -464,8 +505,15 @@ def to_runner_config(name: str, namespace: str, spec: AIAssistantSpec, registry:
     data = spec.model_dump(
         by_alias=True,
         exclude_none=True,
-        exclude={**dict.fromkeys(OPERATOR_ONLY_FIELDS, True), "stt": {"secret_ref"}, "tts": {"secret_ref"}},
+        exclude={
+            **dict.fromkeys(OPERATOR_ONLY_FIELDS, True),
+            "stt": {"secret_ref"},
+            "tts": {"secret_ref"},
+            "fallbacks": {"__all__": {"secret_ref"}},
+        },
     )
-    registry.parse(spec.engine_model)  # the operator's (possibly extended) registry allows it
-    data["allowUnlistedModels"] = not BUILTIN.is_valid(spec.engine_model)
+    models = [spec.engine_model, *(f.engine_model for f in spec.fallbacks)]
+    for model in models:
+        registry.parse(model)  # the operator's (possibly extended) registry allows it
+    data["allowUnlistedModels"] = not all(BUILTIN.is_valid(m) for m in models)
     return RunnerConfig.model_validate({"name": name, "namespace": namespace, **data})

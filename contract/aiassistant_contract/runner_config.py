@@ -46,6 +46,15 @@ STOP_SERVICE = "stop_service"
 BUILTIN_TOOLS = (END_CALL, STOP_SERVICE)
 
 
+MAX_FALLBACKS = 3
+
+
+def fallback_key_env(index: int) -> str:
+    """The env var of `fallbacks[index]`'s API key: each fallback has its own (two grok models may
+    use two different xAI keys), taken from its secretRef like the primary's."""
+    return f"AIASSISTANT_FALLBACK_{index + 1}_API_KEY"
+
+
 def key_value_lines(values: Mapping[str, Any]) -> str:
     """`key: value` lines in key order: how parameters reach the model (the seed appended them)."""
     return "\n".join(f"{k}: {v}" for k, v in sorted(values.items()))
@@ -139,6 +148,13 @@ class ToolConfig(CamelModel):
         return value
 
 
+class FallbackConfig(CamelModel):
+    """A model tried when the one before it fails (connection error, timeout, 429, 5xx, 401)."""
+
+    engine_model: str = Field(max_length=253, description="'<target>.<model>', e.g. openai.gpt-4o.")
+    base_url: str | None = Field(default=None, alias="baseURL", description="LLM endpoint override.")
+
+
 class TransportConfig(CamelModel):
     serializers: list[Serializer] = Field(
         default=["protobuf"],  # pydantic copies mutable defaults per instance
@@ -170,6 +186,11 @@ class RunnerConfig(CamelModel):
         default_factory=dict, description="Appended to the system instruction."
     )
     greeting: str | None = Field(default=None, description="If set, the bot speaks first in a call.")
+    fallbacks: list[FallbackConfig] = Field(
+        default_factory=list,
+        max_length=MAX_FALLBACKS,
+        description="Models tried in order when the engine model fails; each key in its own env var.",
+    )
     stt: STTConfig | None = None
     tts: TTSConfig | None = None
     vad: VADConfig = Field(default_factory=VADConfig)
@@ -207,6 +228,11 @@ class RunnerConfig(CamelModel):
         effort_error = reasoning_effort_error(engine, self.reasoning_effort)
         if effort_error:
             raise ValueError(f"reasoningEffort: {effort_error}")
+        for i, fallback in enumerate(self.fallbacks):
+            try:
+                BUILTIN.parse(fallback.engine_model, strict=not self.allow_unlisted_models)
+            except EngineModelError as err:
+                raise ValueError(f"fallbacks[{i}].engineModel: {err}") from None
         return self
 
     def engine(self, registry: Registry = BUILTIN) -> EngineModel:
@@ -232,4 +258,6 @@ class RunnerConfig(CamelModel):
         return f"{self.init_prompt}\n\n{key_value_lines(self.parameters)}"
 
     def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, exclude_none=True, indent=2)
+        # No fallbacks: not written at all, so an upgrade leaves every existing config (and pod) as is.
+        omit = None if self.fallbacks else {"fallbacks"}
+        return self.model_dump_json(by_alias=True, exclude_none=True, indent=2, exclude=omit)

@@ -162,7 +162,17 @@ def usage(result: TurnResult) -> dict[str, int]:
 
 
 def _finish_header(result: TurnResult) -> dict[str, str]:
-    return {"X-AIAssistant-Finish": result.finish}
+    return {"X-AIAssistant-Finish": result.finish, **model_header(result)}
+
+
+def model_header(result: TurnResult) -> dict[str, str]:
+    """X-AIAssistant-Model: the engine model that answered (the primary or a fallback)."""
+    return {"X-AIAssistant-Model": result.model} if result.model else {}
+
+
+def answered_by(result: TurnResult, state: RunnerState) -> str:
+    """The body's `model`: the model that answered, else the engine model's."""
+    return result.model.partition(".")[2] if result.model else state.llm_model
 
 
 async def chat_completions(request: Request, state: RunnerState) -> Response:
@@ -194,7 +204,7 @@ async def chat_completions(request: Request, state: RunnerState) -> Response:
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
-        "model": state.llm_model,
+        "model": answered_by(result, state),
         "choices": [
             {
                 "index": 0,
@@ -220,7 +230,10 @@ async def _stream(
     if chat.include_usage:
         head["usage"] = None  # OpenAI sends usage: null on every chunk but the last when asked for usage
 
+    answer = TurnResult()
+
     def event(delta: dict[str, Any], finish: str | None = None) -> str:
+        head["model"] = answered_by(answer, state)  # a fallback may answer
         chunk = {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         return f"data: {json.dumps(chunk)}\n\n"
 
@@ -231,7 +244,7 @@ async def _stream(
             async def on_text(text: str) -> None:
                 pieces.put_nowait(text)
 
-            turn = asyncio.create_task(state.turns.run(chat.messages, on_text=on_text))
+            turn = asyncio.create_task(state.turns.run(chat.messages, on_text=on_text, result=answer))
             turn.add_done_callback(lambda _: pieces.put_nowait(None))
             try:
                 yield event({"role": "assistant", "content": ""})

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from aiassistant_contract.runner_config import RunnerConfig
+from aiassistant_contract.engines import BUILTIN
+from aiassistant_contract.runner_config import RunnerConfig, fallback_key_env
 from aiassistant_contract.speech import stt_provider, tts_provider
 
 from .metrics import Metrics
@@ -79,13 +80,18 @@ def _http_base(url: str | None, default: str) -> str:
 
 
 def probes(config: RunnerConfig) -> list[Probe]:
-    """The probes of the keys `config` uses: the engine's, then STT's, then TTS's, one per env var."""
+    """The probes of the keys `config` uses: the engine's, its fallbacks', then STT's, then TTS's,
+    one per env var."""
     engine = config.engine().target
     found: dict[str, Probe] = {}
     default = XAI_BASE if engine.name == "grok" else OPENAI_BASE
     found[engine.key_env] = Probe(
         engine.name, engine.key_env, _http_base(config.base_url, default) + "/models"
     )
+    for i, fallback in enumerate(config.fallbacks):
+        target = BUILTIN.parse(fallback.engine_model, strict=False).target
+        base = _http_base(fallback.base_url, XAI_BASE if target.name == "grok" else OPENAI_BASE)
+        found[fallback_key_env(i)] = Probe(target.name, fallback_key_env(i), base + "/models")
     for speech, provider in (
         (config.stt, stt_provider(config.stt.type) if config.stt else None),
         (config.tts, tts_provider(config.tts.type) if config.tts else None),

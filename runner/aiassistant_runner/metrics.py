@@ -95,6 +95,18 @@ class Metrics:
             [*a, "tool", "outcome"],
             registry=r,
         )
+        self.llm_answers = Counter(
+            "aiassistant_llm_answers",
+            "LLM responses by the model that gave them (the engine model or a fallback).",
+            [*a, "model"],
+            registry=r,
+        )
+        self.llm_failovers = Counter(
+            "aiassistant_llm_failovers",
+            "Requests or calls moved from a failing model to the next fallback.",
+            [*a, "from_model", "to_model"],
+            registry=r,
+        )
         self.key_checks = Counter(
             "aiassistant_key_checks",
             "Key checks at start by provider, env var and result (accepted, rejected, unverified, skipped).",
@@ -131,6 +143,12 @@ class Metrics:
     def llm_error(self) -> None:
         self.llm_errors.labels(self.assistant).inc()
 
+    def llm_answer(self, model: str) -> None:
+        self.llm_answers.labels(self.assistant, model).inc()
+
+    def llm_failover(self, from_model: str, to_model: str) -> None:
+        self.llm_failovers.labels(self.assistant, from_model, to_model).inc()
+
     def key_check(self, provider: str, env: str, result: str) -> None:
         self.key_checks.labels(self.assistant, provider, env, result).inc()
 
@@ -154,6 +172,8 @@ class Metrics:
         elif isinstance(data, TTFBMetricsData):
             if service == "llm":
                 self.llm_ttft.labels(self.assistant).observe(data.value)
+                if data.model:  # a first token: that model answered
+                    self.llm_answer(data.model)
             self.service_seconds.labels(self.assistant, service, "ttfb").observe(data.value)
         elif isinstance(data, ProcessingMetricsData):
             self.service_seconds.labels(self.assistant, service, "processing").observe(data.value)

@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 
 from aiassistant_contract.runner_config import STOP_SERVICE, key_value_lines
 
-from .conversations import RequestError, openai_error, read_json_object, unavailable
+from .conversations import RequestError, model_header, openai_error, read_json_object, unavailable
 from .sessions import CapacityError
 from .state import RunnerState
 from .turns import TurnResult
@@ -105,4 +105,4 @@ async def run_task(request: Request, state: RunnerState) -> Response:
         body["error"] = f"the task did not finish within taskTimeoutSeconds ({timeout:g}s)"
     elif status == "error":
         body["error"] = f"the LLM request failed: {result.error}"
-    return JSONResponse(body, status_code=_HTTP[status])
+    return JSONResponse(body, status_code=_HTTP[status], headers=model_header(result))

@@ -18,6 +18,8 @@ serves the same request with a fraction of the overhead (see benchmarks/runner.p
 
 Upstream failures (5xx, timeouts, a garbled stream) end the turn with a short apology appended to
 whatever was said, and count in `aiassistant_llm_errors`; the key never appears in a log or reply.
+With `fallbacks`, a model round that fails before anything streamed (connection error, timeout, 429,
+5xx, 401) is asked of the next model first (fallbacks.py); `TurnResult.model` says which answered.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import aiohttp
 
 from aiassistant_contract.runner_config import STOP_SERVICE
+
+from .fallbacks import Model, chain, failover_status
 
 if TYPE_CHECKING:
     from pipecat.services.openai.base_llm import BaseOpenAILLMService
@@ -79,6 +83,7 @@ class TurnResult:
     completion_tokens: int = 0
     result: Any = None  # the `result` argument of stop_service, for tasks
     error: str | None = None  # how the LLM failed (type and HTTP status only)
+    model: str | None = None  # the engine model that gave the last answer (the primary or a fallback)
 
     @property
     def failed(self) -> bool:
@@ -102,7 +107,22 @@ class _Round:
 
 
 class LLMTurnError(Exception):
-    """The upstream LLM failed; the message is safe to log (status and type, no body, no key)."""
+    """The upstream LLM failed; the message is safe to log (status and type, no body, no key).
+    `failover`: nothing was answered and the failure is one the next model may not share."""
+
+    def __init__(self, message: str, *, failover: bool = False) -> None:
+        super().__init__(message)
+        self.failover = failover
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One model of the chain, its service, and the parameters it rejects (never sent)."""
+
+    engine_model: str
+    model: str
+    llm: BaseOpenAILLMService
+    rejected: frozenset[str]
 
 
 class TurnEngine:
@@ -111,35 +131,38 @@ class TurnEngine:
     def __init__(self, state: RunnerState, *, timeout: float) -> None:
         self._state = state
         self._timeout = timeout
-        self._llm: BaseOpenAILLMService | None = None
+        self._chain: list[_Candidate] | None = None
         self._tools_text: Any = None
         self._tools_task: Any = None
         self._session: aiohttp.ClientSession | None = None  # created on the event loop, first turn
-        # What the model rejects is never sent, whatever the service's settings say.
-        self._rejected = state.config.engine().facts.rejected_parameters
         self._lock = threading.Lock()  # warm() may run in a thread while a first request arrives
 
-    def _service(self) -> BaseOpenAILLMService:
+    def _service(self) -> list[_Candidate]:
         with self._lock:
-            if self._llm is None:
+            if self._chain is None:
                 self._tools_text = self._tools_schema(())
                 self._tools_task = self._tools_schema((STOP_SERVICE,))
-                self._llm = self._create_service()
-            return self._llm
+                self._chain = [self._candidate(model) for model in chain(self._state)]
+            return self._chain
 
-    def _create_service(self) -> BaseOpenAILLMService:
+    def _candidate(self, model: Model) -> _Candidate:
         """The factory's service alone: its context aggregator pair is for pipelines, and a text turn
-        needs neither the aggregators nor the models they load."""
+        needs neither the aggregators nor the models they load. What the model rejects is never
+        sent, whatever the service's settings say."""
+        from aiassistant_contract.engines import registry_from_env
+
         from .llm import create_llm
 
-        state = self._state
-        return create_llm(
-            state.config.engine_model,
-            state.llm_key(),
-            base_url=state.llm_base_url,
-            system_instruction=state.config.system_instruction(),
-            reasoning_effort=state.config.reasoning_effort,
+        config = self._state.config
+        engine = registry_from_env(self._state.environ).parse(model.engine_model, strict=False)
+        llm = create_llm(
+            model.engine_model,
+            model.key,
+            base_url=model.base_url,
+            system_instruction=config.system_instruction(),
+            reasoning_effort=model.reasoning_effort,
         )
+        return _Candidate(model.engine_model, engine.model, llm, engine.facts.rejected_parameters)
 
     def _tools_schema(self, builtins: tuple[str, ...]) -> Any:
         from pipecat.utils.types import NOT_GIVEN
@@ -164,7 +187,7 @@ class TurnEngine:
         `stop_service` built-in. `result` is filled in place, so a caller that cancels the turn
         (a task timeout) keeps what was done. Never raises for upstream or tool failures."""
         # The first turn imports Pipecat and builds the service off the event loop.
-        llm = self._llm if self._llm is not None else await asyncio.to_thread(self._service)
+        candidates = self._chain if self._chain is not None else await asyncio.to_thread(self._service)
         from pipecat.processors.aggregators.llm_context import LLMContext
 
         tools = self._tools_task if task else self._tools_text
@@ -178,7 +201,7 @@ class TurnEngine:
         result = TurnResult() if result is None else result
         for _ in range(TASK_MAX_ROUNDS if task else TEXT_MAX_ROUNDS):
             try:
-                round_ = await self._stream(llm, context, instruction, result, on_text)
+                round_ = await self._ask(candidates, context, instruction, result, on_text)
             except LLMTurnError as err:
                 self._state.metrics.llm_error()
                 log.warning("LLM request failed: %s", err)
@@ -229,6 +252,31 @@ class TurnEngine:
                 await on_text(APOLOGY)
         return result
 
+    async def _ask(
+        self,
+        candidates: list[_Candidate],
+        context: Any,
+        instruction: str,
+        result: TurnResult,
+        on_text: TextSink | None,
+    ) -> _Round:
+        """One model round on the first model that answers (the engine model, then the fallbacks)."""
+        metrics = self._state.metrics
+        for i, candidate in enumerate(candidates):
+            try:
+                round_ = await self._stream(candidate, context, instruction, result, on_text)
+            except LLMTurnError as err:
+                if not err.failover or i + 1 == len(candidates):
+                    raise
+                following = candidates[i + 1].engine_model
+                log.warning("LLM %s failed (%s); asking fallback %s", candidate.engine_model, err, following)
+                metrics.llm_failover(candidate.engine_model, following)
+                continue
+            result.model = candidate.engine_model
+            metrics.llm_answer(candidate.model)
+            return round_
+        raise AssertionError("a chain has at least the engine model")
+
     async def _run_tool(self, call: Mapping[str, str], task: bool) -> ToolCallRecord:
         name = call["name"]
         try:
@@ -243,13 +291,14 @@ class TurnEngine:
 
     async def _stream(
         self,
-        llm: BaseOpenAILLMService,
+        candidate: _Candidate,
         context: Any,
         instruction: str,
         result: TurnResult,
         on_text: TextSink | None,
     ) -> _Round:
         round_ = _Round()
+        llm = candidate.llm
         metrics = self._state.metrics
         started = time.perf_counter()
         first = True
@@ -260,7 +309,7 @@ class TurnEngine:
                 system_instruction=instruction,
                 convert_developer_to_user=not llm.supports_developer_role,
             )
-            body, headers = _request(llm.build_chat_completion_params(params), self._rejected)
+            body, headers = _request(llm.build_chat_completion_params(params), candidate.rejected)
             async with contextlib.aclosing(self._chunks(llm, body, headers)) as chunks:
                 async for chunk in chunks:
                     usage = chunk.get("usage")
@@ -274,6 +323,7 @@ class TurnEngine:
                         continue
                     if first:
                         metrics.llm_ttft.labels(metrics.assistant).observe(time.perf_counter() - started)
+                        result.model = candidate.engine_model  # streamed text says who answers
                         first = False
                     delta = choices[0].get("delta") or {}
                     for tool_delta in delta.get("tool_calls") or ():
@@ -289,7 +339,10 @@ class TurnEngine:
         except LLMTurnError:
             raise
         except Exception as err:
-            raise LLMTurnError(type(err).__name__) from None
+            # A stall or a dropped connection before anything was answered: the next model may do.
+            unanswered = not round_.text and not round_.calls
+            outage = isinstance(err, TimeoutError | aiohttp.ClientConnectionError)
+            raise LLMTurnError(type(err).__name__, failover=outage and unanswered) from None
         return round_
 
     def _http(self) -> aiohttp.ClientSession:
@@ -312,14 +365,16 @@ class TurnEngine:
                 response = await self._http().post(url, json=body, headers=headers)
             except (aiohttp.ClientConnectionError, TimeoutError) as err:
                 if last:
-                    raise LLMTurnError(type(err).__name__) from None
+                    raise LLMTurnError(type(err).__name__, failover=True) from None
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
                 continue
             async with response:
                 if response.status >= 300:
                     await response.read()  # never logged: an error body may echo the request
                     if last or (response.status not in RETRY_STATUSES and response.status < 500):
-                        raise LLMTurnError(f"HTTP {response.status}")
+                        raise LLMTurnError(
+                            f"HTTP {response.status}", failover=failover_status(response.status)
+                        )
                     await asyncio.sleep(RETRY_DELAY_SECONDS)
                     continue
                 async for line in response.content:

@@ -61,8 +61,11 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
     """`await start_runner(engine="grok", **config_fields)` -> a served Runner; stopped at teardown."""
     served: list[tuple[Served, httpx.AsyncClient]] = []
 
-    async def start(engine: str = "grok", llm_timeout: float = 30.0, **fields: Any) -> Runner:
-        engine_model, model, environ, key = ENGINES[engine]
+    async def start(
+        engine: str = "grok", llm_timeout: float = 30.0, environ: dict[str, str] | None = None, **fields: Any
+    ) -> Runner:
+        engine_model, model, engine_environ, key = ENGINES[engine]
+        environ = {**engine_environ, **(environ or {})}
         data = {"engineModel": engine_model, "baseURL": fake.base_url, "initPrompt": PROMPT, **fields}
         config = RunnerConfig.model_validate(data)
         state = RunnerState.create(config, environ=environ, drain_seconds=5)

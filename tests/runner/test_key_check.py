@@ -118,4 +118,10 @@ def test_probes_one_per_env_var_and_skip_with_a_reason() -> None:
         RunnerConfig.model_validate({"engineModel": "grok.grok-4.3", "stt": {"type": "deepgram"}})
     )
     assert grok == Probe("grok", "XAI_API_KEY", "https://api.x.ai/v1/models")
+    with_fallback = RunnerConfig.model_validate(
+        {"engineModel": "grok.grok-4.3", "fallbacks": [{"engineModel": "grok.grok-4.20-0309-non-reasoning"}]}
+    )
+    assert probes(with_fallback)[1] == Probe(
+        "grok", "AIASSISTANT_FALLBACK_1_API_KEY", "https://api.x.ai/v1/models"
+    )
     assert (deepgram.env, deepgram.url) == ("DEEPGRAM_API_KEY", None) and "scopes" in deepgram.skip

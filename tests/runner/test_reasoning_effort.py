@@ -92,7 +92,7 @@ async def test_a_rejected_parameter_in_the_settings_is_still_never_sent(
     request body the runner builds leaves out what the model rejects."""
     runner = await start_runner(engine, engineModel=engine_model)
     runner.state.turns.warm()
-    settings: Any = runner.state.turns._service()._settings
+    settings: Any = runner.state.turns._service()[0].llm._settings
     for name, value in rejected.items():
         if hasattr(settings, name):  # a Pipecat setting (GrokLLMSettings has reasoning_effort)
             setattr(settings, name, value)

@@ -253,6 +253,22 @@ def test_configmap_holds_the_runner_config_and_no_key_reference() -> None:
             {"tts": {"type": "elevenlabs"}},
             {"XAI_API_KEY": ("xai-key", "api-key"), "ELEVENLABS_API_KEY": ("elevenlabs-key", "api-key")},
         ),
+        (  # each fallback has its own env var, resolved like the primary's (explicit or default)
+            {
+                "fallbacks": [
+                    {"engineModel": "openai.gpt-4o"},
+                    {
+                        "engineModel": "grok.grok-4.20-0309-non-reasoning",
+                        "secretRef": {"name": "x2", "key": "k"},
+                    },
+                ]
+            },
+            {
+                "XAI_API_KEY": ("xai-key", "api-key"),
+                "AIASSISTANT_FALLBACK_1_API_KEY": ("openai-key", "api-key"),
+                "AIASSISTANT_FALLBACK_2_API_KEY": ("x2", "k"),
+            },
+        ),
         (  # all-Grok voice: the engine's one XAI_API_KEY feeds xAI STT and TTS too
             {
                 "secretRef": {"name": "my-xai", "key": "token"},

@@ -276,3 +276,15 @@ def test_xai_speech_shares_the_engine_key_and_rejects_another() -> None:
         {"engineModel": "grok.grok-4.3", "secretRef": REF_A, "stt": {"type": "xai", "secretRef": REF_B}}
     )
     assert message.startswith("spec.stt.secretRef: XAI_API_KEY is already taken from spec.secretRef")
+
+
+def test_fallbacks_are_validated_by_the_registry_like_the_primary() -> None:
+    message = error_of({"engineModel": "grok.grok-4.3", "fallbacks": [{"engineModel": "anthropic.claude-4"}]})
+    assert (
+        message
+        == "spec.fallbacks[0].engineModel: Unsupported LLM service: anthropic (supported: grok, openai)"
+    )
+    message = error_of({"engineModel": "grok.grok-4.3", "fallbacks": [{"engineModel": "openai.gpt-9"}]})
+    assert message.startswith("spec.fallbacks[0].engineModel: Unknown model 'gpt-9' for LLM service openai")
+    too_many = [{"engineModel": "openai.gpt-4o"}] * 4
+    assert error_of({"engineModel": "grok.grok-4.3", "fallbacks": too_many}).startswith("spec.fallbacks:")
