@@ -1,7 +1,7 @@
 """The voice call pipeline: one per WebSocket.
 
-    transport in -> STT -> user aggregator (Silero VAD, turn detection) -> LLM (the factory)
-                 -> TTS -> transport out -> assistant aggregator
+    transport in -> STT -> user aggregator (Silero VAD, turn detection) -> LLM (the factory; with
+                 fallbacks, an LLMSwitcher over them) -> TTS -> transport out -> assistant aggregator
 
 Pipecat 1.14 puts the VAD in the user aggregator (`LLMUserAggregatorParams.vad_analyzer`), which
 broadcasts the VAD frames both ways, so the segmented STT upstream of it still sees them. The
@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiassistant_contract.runner_config import END_CALL
 
@@ -79,7 +79,8 @@ def build_call_pipeline(
     """
     from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.audio.vad.vad_analyzer import VADParams
-    from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, TTSSpeakFrame
+    from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, LLMRunFrame, TTSSpeakFrame
+    from pipecat.pipeline.llm_switcher import LLMSwitcher
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
@@ -88,7 +89,8 @@ def build_call_pipeline(
     from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from .llm import create_llm_service
+    from .fallbacks import chain, switcher
+    from .llm import create_llm, create_llm_service
 
     config = state.config
     if config.stt is None or config.tts is None:
@@ -142,13 +144,34 @@ def build_call_pipeline(
         )
         await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
 
-    aggregators.user().context.set_tools(state.tools.register(llm, builtins={END_CALL: end_call}))
+    # With fallbacks the pipeline's LLM is Pipecat's LLMSwitcher over the chain (fallbacks.py); on a
+    # switch the failed turn is asked again of the next model.
+    worker_ref: list[PipelineWorker] = []
+
+    async def rerun() -> None:
+        await worker_ref[0].queue_frame(LLMRunFrame())
+
+    models = chain(state)
+    llm_node: Any = llm
+    if len(models) > 1:
+        llms = [llm] + [
+            create_llm(
+                m.engine_model,
+                m.key,
+                base_url=m.base_url,
+                system_instruction=config.system_instruction(),
+                timeout_secs=state.voice_llm_timeout_seconds,
+            )
+            for m in models[1:]
+        ]
+        llm_node = switcher(cast(list[Any], llms), models, state, rerun)
+    aggregators.user().context.set_tools(state.tools.register(llm_node, builtins={END_CALL: end_call}))
     pipeline = Pipeline(
         [
             transport.input(),
             stt,
             aggregators.user(),
-            llm,
+            llm_node,
             tts,
             transport.output(),
             aggregators.assistant(),
@@ -165,6 +188,7 @@ def build_call_pipeline(
         enable_rtvi=False,  # the seed's clients speak plain frames, not the RTVI protocol
         observers=[state.metrics.observer(), *observers],
     )
+    worker_ref.append(worker)
 
     if config.greeting:
         greeting = config.greeting
@@ -176,7 +200,7 @@ def build_call_pipeline(
     @worker.event_handler("on_pipeline_error")
     async def on_error(worker: Any, frame: Any) -> None:
         # An LLM failure is not the end of the call: count it and apologise.
-        if isinstance(getattr(frame, "processor", None), LLMService):
+        if isinstance(getattr(frame, "processor", None), LLMService | LLMSwitcher):
             state.metrics.llm_error()
             await worker.queue_frame(TTSSpeakFrame(VOICE_APOLOGY, append_to_context=False))
 

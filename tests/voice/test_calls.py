@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from aiassistant_runner.pipelines import VOICE_APOLOGY, prewarm
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 from tests.fakes.tool_server import ToolReply, ToolServer
+from tests.runner.process import free_port
 from tests.voice.clients import (
     CallClient,
     ExotelCall,
@@ -356,3 +357,51 @@ async def test_spec_tool_round_in_a_call(fake: FakeOpenAI, start_runner: StartRu
         assert json.loads(result["content"]) == {"hours": "nine to five"}
         assert requests(fake, "audio/speech")[0].body["input"].strip() == "We are open from nine to five."
         await wait_until(lambda: runner.state.sessions.active == 0)
+
+
+async def test_a_dead_primary_falls_over_to_the_fallback_in_a_call(start_runner: StartRunner) -> None:
+    # The engine model's endpoint is down; the call switches to the fallback (Pipecat's LLMSwitcher,
+    # failover strategy) and the turn that failed is answered by it.
+    fallback_key = "sk-voice-fallback-9a7c"
+    async with FakeOpenAI(speech_ms=400, default_text="Fallback speaking.", key=fallback_key) as backup:
+        config = voice_config(
+            backup,
+            engineModel="grok.grok-4.3",
+            baseURL=f"http://127.0.0.1:{free_port()}/v1",
+            fallbacks=[{"engineModel": "openai.gpt-4o", "baseURL": backup.base_url}],
+        )
+        runner = await start_runner(config, environ={"AIASSISTANT_FALLBACK_1_API_KEY": fallback_key})
+        async with client("twilio", runner) as call:
+            await call.speak(speech_pcm(call.rate), silence=0.4)
+            await call.wait_for(lambda c: len(requests(backup, "audio/speech")) == 1)
+            await call.wait_for(lambda c: c.audio_seconds() >= 0.38)
+            assert call.closed_at is None
+        (chat,) = backup.chat_requests()
+        assert chat.body["model"] == "gpt-4o" and chat.headers["Authorization"] == f"Bearer {fallback_key}"
+        assert chat.body["messages"][-1] == {"role": "user", "content": backup.transcript}
+        assert requests(backup, "audio/speech")[0].body["input"].strip() == "Fallback speaking."
+        text = metrics(runner)
+        assert (
+            'aiassistant_llm_failovers_total{assistant="default/assistant",from_model="grok.grok-4.3",'
+            'to_model="openai.gpt-4o"} 1.0' in text
+        )
+        assert 'aiassistant_llm_answers_total{assistant="default/assistant",model="gpt-4o"} 1.0' in text
+        assert 'aiassistant_llm_errors_total{assistant="default/assistant"} 0.0' in text  # no apology
+
+
+async def test_every_model_failing_in_a_call_is_the_apology(start_runner: StartRunner) -> None:
+    async with FakeOpenAI(speech_ms=400, key="sk-fb") as backup:
+        config = voice_config(
+            backup,
+            baseURL=f"http://127.0.0.1:{free_port()}/v1",
+            fallbacks=[{"engineModel": "openai.gpt-4o", "baseURL": backup.base_url}],
+        )
+        runner = await start_runner(config, environ={"AIASSISTANT_FALLBACK_1_API_KEY": "sk-fb"})
+        backup.script(Reply(status=503), Reply(status=503))  # the fallback's attempt and its retry
+        async with client("protobuf", runner) as call:
+            await call.speak(speech_pcm(call.rate), silence=0.4)
+            await call.wait_for(lambda c: len(requests(backup, "audio/speech")) == 1)
+            assert requests(backup, "audio/speech")[0].body["input"] == VOICE_APOLOGY
+            assert call.closed_at is None  # the call goes on
+        assert len(backup.chat_requests()) == 2
+        assert 'aiassistant_llm_errors_total{assistant="default/assistant"} 1.0' in metrics(runner)

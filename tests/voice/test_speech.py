@@ -25,6 +25,7 @@ KEYS = {
     "OPENAI_API_KEY": "sk-key-5f6a7b8c9d",
     "ELEVENLABS_API_KEY": "el-key-1e2f3a4b5c",
     "CARTESIA_API_KEY": "ca-key-6d7e8f9a0b",
+    "XAI_API_KEY": "xai-key-2b3c4d5e6f",
 }
 
 
@@ -44,8 +45,8 @@ def api_key_of(service: object) -> str:
 
 
 def test_the_registry_serves_these_types() -> None:
-    assert set(STT_PROVIDERS) == {"deepgram", "openai"}
-    assert set(TTS_PROVIDERS) == {"elevenlabs", "cartesia", "openai"}
+    assert set(STT_PROVIDERS) == {"deepgram", "openai", "xai"}
+    assert set(TTS_PROVIDERS) == {"elevenlabs", "cartesia", "openai", "xai"}
 
 
 @pytest.mark.parametrize("name", sorted(STT_PROVIDERS))
@@ -63,8 +64,9 @@ def test_every_tts_type_builds_with_its_key_and_a_voice(name: str) -> None:
     assert type(service) is service_class(provider)
     assert api_key_of(service) == KEYS[provider.key_env]
     assert service._settings.voice == provider.default_voice  # type: ignore[attr-defined]
-    chosen = speech.create_tts(TTSConfig(type=name, voiceId="my-voice", model="my-model"), KEYS)
-    assert (chosen._settings.voice, chosen._settings.model) == ("my-voice", "my-model")  # type: ignore[attr-defined]
+    voice = provider.voices[-1] if provider.voices else "my-voice"  # xai: a closed set of voices
+    chosen = speech.create_tts(TTSConfig(type=name, voiceId=voice, model="my-model"), KEYS)
+    assert (chosen._settings.voice, chosen._settings.model) == (voice, "my-model")  # type: ignore[attr-defined]
 
 
 def test_openai_speech_takes_the_base_url_and_model() -> None:
@@ -107,11 +109,11 @@ def test_missing_key_names_the_env_var_not_a_value(kind: str, name: str) -> None
 
 def test_unsupported_types_list_the_supported_ones() -> None:
     with pytest.raises(
-        SpeechTypeError, match=r"Unsupported STT type: whisperx \(supported: deepgram, openai\)"
+        SpeechTypeError, match=r"Unsupported STT type: whisperx \(supported: deepgram, openai, xai\)"
     ):
         stt_provider("whisperx")
     with pytest.raises(
-        SpeechTypeError, match=r"Unsupported TTS type: azure \(supported: cartesia, elevenlabs, openai\)"
+        SpeechTypeError, match=r"Unsupported TTS type: azure \(supported: cartesia, elevenlabs, openai, xai\)"
     ):
         tts_provider("azure")
     # The config (what the operator writes and validates) refuses them with the field named.
