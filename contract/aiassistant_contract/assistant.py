@@ -44,7 +44,9 @@ from .runner_config import (
     TransportConfig,
     TTSConfig,
     VADConfig,
+    VoiceConfig,
     fallback_key_env,
+    realtime_error,
 )
 from .speech import STT_PROVIDERS, TTS_PROVIDERS, stt_provider, tts_provider
 
@@ -289,6 +291,12 @@ class AIAssistantSpec(CamelModel):
     greeting: str | None = _runner_field(
         "greeting", description="If set, the bot speaks this first when a call starts."
     )
+    voice: VoiceConfig | None = _runner_field(
+        "voice",
+        description="Voice mode of calls: pipeline (default: stt -> engineModel -> tts) or realtime "
+        "(Grok speech-to-speech with model and voice, keyed by the grok engine's XAI_API_KEY; no "
+        "stt/tts). Text conversations and tasks always use engineModel.",
+    )
     stt: STTSpec | None = Field(default=None, description="Speech-to-text for voice calls.")
     tts: TTSSpec | None = Field(default=None, description="Text-to-speech for voice calls.")
     vad: VADConfig = _runner_field("vad", description="Silero voice activity detection (Pipecat defaults).")
@@ -487,6 +495,9 @@ def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
     effort_error = reasoning_effort_error(engine, parsed.reasoning_effort)
     if effort_error:
         raise SpecError(f"spec.reasoningEffort: {effort_error}")
+    realtime = realtime_error(parsed.voice, engine.target.name, parsed.engine_model, parsed.stt or parsed.tts)
+    if realtime:
+        raise SpecError(f"spec.voice.mode: {realtime}")
     for i, fallback in enumerate(parsed.fallbacks):
         try:
             registry.parse(fallback.engine_model)

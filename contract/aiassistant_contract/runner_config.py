@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from .engines import (
@@ -27,7 +27,7 @@ from .engines import (
     Registry,
     reasoning_effort_error,
 )
-from .speech import SpeechTypeError, stt_provider, tts_provider, voice_error
+from .speech import REALTIME_MODELS, XAI_VOICES, SpeechTypeError, stt_provider, tts_provider, voice_error
 
 # The runner pod's interface: where the config is, how long a SIGTERM drain may take, the log level
 # (env vars the operator sets on the container), and the port the runner serves on by default.
@@ -148,6 +148,59 @@ class ToolConfig(CamelModel):
         return value
 
 
+VoiceMode = Literal["pipeline", "realtime"]
+
+
+class VoiceConfig(CamelModel):
+    """How calls are voiced: `pipeline` (STT -> LLM -> TTS) or `realtime` (xAI speech-to-speech)."""
+
+    mode: VoiceMode = Field(
+        default="pipeline",
+        description="pipeline: stt, engineModel and tts; realtime: Grok speech-to-speech "
+        "(GrokRealtimeLLMService) with the grok engine's XAI_API_KEY, no stt/tts.",
+    )
+    model: str = Field(
+        default=REALTIME_MODELS[0],
+        description=f"Realtime model ({', '.join(REALTIME_MODELS)}).",
+        json_schema_extra={"enum": list[JsonValue](REALTIME_MODELS)},
+    )
+    voice: str = Field(
+        default="eve",
+        description=f"Realtime voice ({', '.join(XAI_VOICES)}).",
+        json_schema_extra={"enum": list[JsonValue](XAI_VOICES)},
+    )
+    base_url: str | None = Field(
+        default=None, alias="baseURL", description="Realtime endpoint override (ws[s]://host)."
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in REALTIME_MODELS:
+            raise ValueError(
+                f"{value!r} is not an xAI realtime model (supported: {', '.join(REALTIME_MODELS)})"
+            )
+        return value
+
+    @field_validator("voice")
+    @classmethod
+    def _known_voice(cls, value: str) -> str:
+        if value not in XAI_VOICES:
+            raise ValueError(f"{value!r} is not an xAI voice (supported: {', '.join(XAI_VOICES)})")
+        return value
+
+
+def realtime_error(voice: VoiceConfig | None, target: str, engine_model: str, speech: object) -> str | None:
+    """Why a realtime voice does not fit the rest of the spec (None: it does, or it is a pipeline)."""
+    if voice is None or voice.mode != "realtime":
+        return None
+    if target != "grok":
+        return f"realtime is Grok speech-to-speech and needs a grok engineModel (its XAI_API_KEY), got {engine_model}"
+    if speech is not None:
+        return "realtime speaks and listens itself: remove stt and tts"
+    return None
+
+
 class FallbackConfig(CamelModel):
     """A model tried when the one before it fails (connection error, timeout, 429, 5xx, 401)."""
 
@@ -193,6 +246,7 @@ class RunnerConfig(CamelModel):
     )
     stt: STTConfig | None = None
     tts: TTSConfig | None = None
+    voice: VoiceConfig | None = Field(default=None, description="Voice mode of calls; unset: pipeline.")
     vad: VADConfig = Field(default_factory=VADConfig)
     smart_turn: bool = Field(default=False, description="Use Pipecat's smart-turn end-of-turn model.")
     tools: list[ToolConfig] = Field(default_factory=list)
@@ -233,7 +287,19 @@ class RunnerConfig(CamelModel):
                 BUILTIN.parse(fallback.engine_model, strict=not self.allow_unlisted_models)
             except EngineModelError as err:
                 raise ValueError(f"fallbacks[{i}].engineModel: {err}") from None
+        error = realtime_error(self.voice, engine.target.name, self.engine_model, self.stt or self.tts)
+        if error:
+            raise ValueError(f"voice.mode: {error}")
         return self
+
+    @property
+    def realtime(self) -> bool:
+        """Whether calls are Grok speech-to-speech (voice.mode realtime)."""
+        return self.voice is not None and self.voice.mode == "realtime"
+
+    def voice_ready(self) -> bool:
+        """Whether calls can be served: realtime, or a pipeline with both stt and tts."""
+        return self.realtime or (self.stt is not None and self.tts is not None)
 
     def engine(self, registry: Registry = BUILTIN) -> EngineModel:
         """The parsed EngineModel."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 XAI_KEY_ENV = "XAI_API_KEY"  # the grok engine's key env var too (engines.py): one key for all of xAI
 # xAI's voices, for its TTS and its realtime (speech-to-speech) API alike.
 XAI_VOICES = ("ara", "eve", "leo", "rex", "sal")
+# xAI's speech-to-speech models (wss://api.x.ai/v1/realtime, docs.x.ai "Voice": Create client secret).
+REALTIME_MODELS = ("grok-voice-think-fast-1.0", "grok-voice-fast-1.0", "grok-voice-latest")
 
 
 class SpeechTypeError(ValueError):

@@ -69,7 +69,7 @@ async def handle_call(
     `observers` are added to the pipeline's (the voice benchmark times VAD stop with one).
     """
     config = state.config
-    if config.stt is None or config.tts is None:
+    if not config.voice_ready():  # a pipeline without stt or tts (realtime needs neither)
         await _close(websocket, WS_POLICY_VIOLATION, "voice calls need stt and tts in the assistant spec")
         return
     async with state.sessions.open("call") as session:

@@ -93,6 +93,12 @@ def build_call_pipeline(
     from .llm import create_llm, create_llm_service
 
     config = state.config
+    if config.realtime:
+        from .realtime import build_realtime_pipeline
+
+        return build_realtime_pipeline(
+            websocket, serializer, state, sample_rate=sample_rate, observers=observers
+        )
     if config.stt is None or config.tts is None:
         raise ValueError("voice calls need both stt and tts in the assistant spec")
 

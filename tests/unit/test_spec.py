@@ -288,3 +288,21 @@ def test_fallbacks_are_validated_by_the_registry_like_the_primary() -> None:
     assert message.startswith("spec.fallbacks[0].engineModel: Unknown model 'gpt-9' for LLM service openai")
     too_many = [{"engineModel": "openai.gpt-4o"}] * 4
     assert error_of({"engineModel": "grok.grok-4.3", "fallbacks": too_many}).startswith("spec.fallbacks:")
+
+
+def test_realtime_voice_is_validated_with_the_field_named() -> None:
+    parse_spec({"engineModel": "grok.grok-4.3", "voice": {"mode": "realtime", "voice": "leo"}}, BUILTIN)
+    message = error_of({"engineModel": "openai.gpt-4o", "voice": {"mode": "realtime"}})
+    assert message.startswith(
+        "spec.voice.mode: realtime is Grok speech-to-speech and needs a grok engineModel"
+    )
+    message = error_of(
+        {"engineModel": "grok.grok-4.3", "voice": {"mode": "realtime"}, "tts": {"type": "xai"}}
+    )
+    assert message == "spec.voice.mode: realtime speaks and listens itself: remove stt and tts"
+    message = error_of(
+        {"engineModel": "grok.grok-4.3", "voice": {"mode": "realtime", "model": "gpt-realtime"}}
+    )
+    assert message.startswith("spec.voice.model: 'gpt-realtime' is not an xAI realtime model (supported: ")
+    message = error_of({"engineModel": "grok.grok-4.3", "voice": {"mode": "realtime", "voice": "alloy"}})
+    assert message == "spec.voice.voice: 'alloy' is not an xAI voice (supported: ara, eve, leo, rex, sal)"
