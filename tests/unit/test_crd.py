@@ -334,6 +334,7 @@ def test_examples_hold_the_advertised_resources() -> None:
         "grok-assistant.yaml",
         "openai-assistant.yaml",
         "voice-assistant.yaml",
+        "grok-voice-assistant.yaml",
         "invalid-assistant.yaml",
     } <= names
     secrets = [
