@@ -138,3 +138,37 @@ def test_realtime_needs_a_grok_engine_and_no_speech() -> None:
         RunnerConfig.model_validate({"engineModel": "grok.grok-4.3", "voice": voice, "stt": {"type": "xai"}})
     with pytest.raises(ValidationError, match="is not an xAI voice"):
         RunnerConfig.model_validate({"engineModel": "grok.grok-4.3", "voice": {**voice, "voice": "alloy"}})
+
+
+async def test_realtime_caller_speech_interrupts_the_bot(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    async with FakeXAIRealtime(key=XAI_KEY) as rt:
+        runner = await start_runner(realtime_config(fake, rt))
+        rt.script(RealtimeReply(text="A very long opening.", speech_ms=6000), RealtimeReply(text="Yes?"))
+        async with client("twilio", runner) as call:
+            await call.wait_for(lambda c: c.audio_seconds() >= 0.3, timeout=15)
+            spoke = time.monotonic()
+            await call.speak(speech_pcm(call.rate), silence=0.8)
+            (session,) = rt.sessions
+            await call.wait_for(lambda c: session.responses == 2, timeout=15)
+            await call.wait_for(lambda c: c.audio_seconds(since=spoke + 1.0) >= 0.38, timeout=15)
+            first_audio = call.audio()[0].at
+            cleared = next(r for r in call.received if r.kind == "clear" and r.at > first_audio)
+            # The opening stopped at the caller's speech: far short of its 6 s.
+            assert call.audio_seconds(until=cleared.at) < 4.0
+            # Pipecat told Grok: the response being generated was cancelled when the caller cut in.
+            assert session.cancelled == 1
+
+
+async def test_realtime_call_ends_at_max_call_seconds(fake: FakeOpenAI, start_runner: StartRunner) -> None:
+    async with FakeXAIRealtime(key=XAI_KEY) as rt:
+        # maxCallSeconds is at least 10 in the spec; the test shortens it past validation.
+        config = realtime_config(fake, rt).model_copy(update={"max_call_seconds": 1.5})
+        runner = await start_runner(config)
+        async with client("plivo", runner) as call:
+            opened = time.monotonic()
+            await call.wait_for(lambda c: c.closed_at is not None, timeout=10)
+            assert call.closed_at is not None and 1.5 <= call.closed_at - opened < 4
+            assert call.close_code == 1000
+        await wait_until(lambda: runner.state.sessions.active == 0, timeout=5)
+        (session,) = rt.sessions
+        await wait_until(lambda: session.closed, timeout=5)  # the realtime socket is closed too

@@ -44,6 +44,7 @@ CHUNK_SECONDS = 0.1
 class RealtimeReply:
     text: str = ""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, arguments)
+    speech_ms: int | None = None  # length of the spoken audio; default: the server's speech_ms
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Session:
     audio_bytes: int = 0  # PCM bytes heard
     config: dict[str, Any] = field(default_factory=dict)  # the session as last updated
     responses: int = 0
+    cancelled: int = 0  # responses cancelled while being generated
+    closed: bool = False  # the client closed the socket
     active: asyncio.Task[None] | None = None  # the response being generated
 
     def busy(self) -> bool:
@@ -129,6 +132,7 @@ class FakeXAIRealtime(LoopbackServer):
                 if session.busy():
                     assert session.active is not None
                     session.active.cancel()
+                    session.cancelled += 1
                 else:
                     await self._error(
                         ws, "response_cancel_not_active", "Cancellation failed: no active response found"
@@ -157,6 +161,7 @@ class FakeXAIRealtime(LoopbackServer):
             session.active.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await session.active
+        session.closed = True
         await ws.close()
         return ws
 
@@ -210,7 +215,9 @@ class FakeXAIRealtime(LoopbackServer):
             )
             ids = {"response_id": response_id, "item_id": item["id"]}
             await self._send(ws, "response.output_audio_transcript.delta", **ids, delta=reply.text)
-            audio = self._encode(session, tone(self.speech_ms, self._rate(session, "output")))
+            audio = self._encode(
+                session, tone(reply.speech_ms or self.speech_ms, self._rate(session, "output"))
+            )
             step = int(self._rate(session, "output") * CHUNK_SECONDS) * (
                 1 if self._pcmu(session, "output") else 2
             )
