@@ -44,7 +44,7 @@ from aiassistant_contract.runner_config import (
     RunnerConfig,
 )
 
-from . import key_check
+from . import fallbacks, key_check
 from .logs import setup_logging
 from .state import RunnerState
 
@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load(args)
         state = RunnerState.create(config, drain_seconds=args.drain_seconds)
         state.llm_key()  # fail at start, not on the first session: the message names the env var
+        fallbacks.chain(state)  # and each fallback's key
     except (ConfigError, EngineModelError, MissingKeyError) as err:
         print(f"aiassistant-runner: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG

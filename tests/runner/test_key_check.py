@@ -125,3 +125,17 @@ def test_probes_one_per_env_var_and_skip_with_a_reason() -> None:
         "grok", "AIASSISTANT_FALLBACK_1_API_KEY", "https://api.x.ai/v1/models"
     )
     assert (deepgram.env, deepgram.url) == ("DEEPGRAM_API_KEY", None) and "scopes" in deepgram.skip
+
+
+def test_an_unset_fallback_key_fails_the_start_naming_it(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
+    config = {
+        "engineModel": "grok.grok-4.3",
+        "baseURL": threaded_fake.base_url,
+        "fallbacks": [{"engineModel": "openai.gpt-4o", "baseURL": threaded_fake.base_url}],
+    }
+    runner = RunnerProcess.with_config(tmp_path, config, {"XAI_API_KEY": XAI_KEY})
+    try:
+        assert exit_code(runner) == 2
+        assert "AIASSISTANT_FALLBACK_1_API_KEY is not set" in runner.stderr()
+    finally:
+        runner.stop()
