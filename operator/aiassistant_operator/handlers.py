@@ -226,11 +226,19 @@ async def deployment_event(
 
 
 def _keys_news(namespace: str | None, labels: Mapping[str, str], **indexes: Any) -> bool:
-    """Whether the runner pods' KeysAccepted differs from the assistant's status."""
+    """Whether the runner pods' KeysAccepted differs from the assistant's status. No news while the
+    status is not yet the current generation's (the reconcile writing it reads the pods itself, and
+    racing it for that first write would cost its "Applied" Event), nor from pods that have not
+    checked their keys yet (Unknown: the reconciles that create and roll the pods say so)."""
     key = (namespace or "", labels.get(INSTANCE_LABEL) or "")
     wanted = keys_condition(indexes["runner_pods"].get(key, []))
+    if wanted[0] == "Unknown":
+        return False
     for body in indexes["assistants"].get(key, []):
-        shown = {c.get("type"): c for c in (body.get("status") or {}).get("conditions") or []}
+        state = body.get("status") or {}
+        if state.get("observedGeneration") != (body.get("metadata") or {}).get("generation"):
+            continue
+        shown = {c.get("type"): c for c in state.get("conditions") or []}
         now = shown.get("KeysAccepted") or {}
         if (now.get("status"), now.get("reason"), now.get("message")) != wanted:
             return True
