@@ -96,10 +96,19 @@ async def create(client: Client, obj: Mapping[str, Any]) -> dict[str, Any] | Non
 
 async def patch(client: Client, obj: Mapping[str, Any]) -> dict[str, Any]:
     """Merge-patch the object to `obj` (fields it does not name are left as they are); return it as
-    the server has it now (a newer generation than the caller's copy, for a changed spec)."""
+    the server has it now."""
     target = _object(client, obj)
     await _retrying(client, lambda: target.patch(dict(obj)), conflicts=True)
     return dict(target.raw)
+
+
+async def get(client: Client, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """The object as the server has it now (None if there is none): fresher than any watch."""
+    try:
+        found = await _retrying(client, lambda: KINDS[kind].get(name, namespace=namespace, api=client.api))
+    except kr8s.NotFoundError:
+        return None
+    return dict(found.raw)
 
 
 async def delete(client: Client, obj: Mapping[str, Any]) -> bool:

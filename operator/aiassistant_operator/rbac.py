@@ -7,8 +7,10 @@ Why each rule:
 - configmaps, services, deployments, poddisruptionbudgets, horizontalpodautoscalers: the rendered
   runner objects, listed and watched into kopf indexes (what exists, as it is), created or patched
   where they differ (apply.py); a PDB is deleted when the fewest replicas drop to 1, an HPA when
-  spec.autoscaling goes. The HPA controller scales the AIAssistant through its own grant on `*/scale`. Nothing is read with a GET. Nothing else is deleted:
-  ownerReferences let the garbage collector do it.
+  spec.autoscaling goes. A Deployment is also read with a GET just before a status computed from
+  it is written (the watch may lag behind another reconcile's view). Nothing else is read with a
+  GET, nothing else is deleted: ownerReferences let the garbage collector do it. The HPA
+  controller scales the AIAssistant through its own grant on `*/scale`.
 - secrets: list/watch only, to check that referenced keys exist and to hash them (values never leave).
 - pods: list/watch only, of the runner pods (by label): a termination message of a refused key
   (KeysAccepted=False, KeyRejected) and whether the pods started with their keys.
@@ -34,7 +36,11 @@ NAMESPACED_RULES: Final[list[dict[str, list[str]]]] = [
         "resources": ["configmaps", "services"],
         "verbs": ["list", "watch", "create", "patch"],
     },
-    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch", "create", "patch"]},
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments"],
+        "verbs": ["get", "list", "watch", "create", "patch"],
+    },
     {
         "apiGroups": ["policy"],
         "resources": ["poddisruptionbudgets"],

@@ -161,23 +161,20 @@ async def _reconcile(
     digests = {r.name: cluster.secret(namespace, r.name) or {} for r in refs}
     objects = render_parsed(meta, spec, refs, settings, secrets_hash(refs, digests))
 
-    async def converge(obj: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
-        """(whether it was written, the object as the server has it now, if known)."""
+    async def converge(obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The object as the server has it after this reconcile wrote it; None if not written."""
         actual = cluster.runner(obj["kind"], key)
         if actual is None:
-            made = await apply.create(api, obj)
-            return made is not None, made
+            return await apply.create(api, obj)
         if not contains(actual, obj):
-            return True, await apply.patch(api, obj)
-        return False, actual
+            return await apply.patch(api, obj)
+        return None
 
     # Independent objects, written concurrently (a pod waits for its ConfigMap anyway).
-    written = await asyncio.gather(*(converge(obj) for obj in objects))
-    changed = [obj["kind"] for obj, (wrote, _) in zip(objects, written, strict=True) if wrote]
-    # The Deployment as written, not as the index last saw it: just patched, it is not rolled out.
-    deployment = next(
-        now for obj, (_, now) in zip(objects, written, strict=True) if obj["kind"] == "Deployment"
+    written = dict(
+        zip((o["kind"] for o in objects), await asyncio.gather(*map(converge, objects)), strict=True)
     )
+    changed = [kind for kind, now in written.items() if now is not None]
     rendered = {o["kind"] for o in objects}
     for kind in OPTIONAL_KINDS - rendered:  # e.g. the PDB after a scale-down to one pod
         stale = cluster.runner(kind, key)
@@ -186,7 +183,8 @@ async def _reconcile(
     applied = f"{', '.join(changed)} {runner_name(name)} applied" if changed else ""
     if applied:
         logger.info(applied)
-    await _write_status(body, found, status.Rollout.of(deployment), api, applied)
+    # Just written, the Deployment in the index is the old one: its status comes from the write.
+    await _write_status(body, found, cluster.rollout(key), api, applied, written.get("Deployment"))
     return "applied" if changed else "unchanged"
 
 
@@ -196,12 +194,25 @@ async def _write_status(
     rollout: status.Rollout,
     api: apply.Client,
     applied: str = "",
+    written: Mapping[str, Any] | None = None,
 ) -> None:
     """The one status writer: a status that differs from the server's, then its Events. Only the
     reconcile whose (resourceVersion-conditional) write lands posts them, and "Applied" only for a
-    generation the status has not seen yet: concurrent reconciles of one assistant say it once."""
+    generation the status has not seen yet: concurrent reconciles of one assistant say it once.
+
+    `rollout` (from the index) only says whether there may be news. The status written is computed
+    from the Deployment as the server had it after this reconcile began: as this reconcile wrote
+    it (`written`), else read now. The index may lag behind another reconcile's view, and a status
+    from an older Deployment must never replace one from a newer (Ready 3/3 back to RollingOut
+    1/3); with the assistant's resourceVersion precondition, only a status computed after the last
+    one written can land."""
     previous = body.get("status") or {}
-    new = status.status(found, rollout, previous)
+    if written is None:
+        if status.status(found, rollout, previous) == status.own(previous):
+            return
+        meta = body["metadata"]
+        written = await apply.get(api, "Deployment", meta["namespace"], runner_name(meta["name"]))
+    new = status.status(found, status.Rollout.of(written), previous)
     if new == status.own(previous):
         return
     if await apply.write_status(api, body, new):
