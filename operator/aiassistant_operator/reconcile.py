@@ -180,11 +180,15 @@ async def _reconcile(
         stale = cluster.runner(kind, key)
         if stale is not None and await apply.delete(api, stale):
             changed.append(f"{kind} (deleted)")
-    applied = f"{', '.join(changed)} {runner_name(name)} applied" if changed else ""
-    if applied:
+    if changed:
+        applied = f"{', '.join(changed)} {runner_name(name)} applied"
         logger.info(applied)
+        # Said by the reconcile that wrote, for a generation the status has not seen: not by
+        # whichever reconcile wins the status write (a Deployment event's may win it).
+        if (body.get("status") or {}).get("observedGeneration") != generation:
+            kopf.info(kopf.Body(cast(kopf.RawBody, dict(body))), reason="Applied", message=applied)
     # Just written, the Deployment in the index is the old one: its status comes from the write.
-    await _write_status(body, found, cluster.rollout(key), api, applied, written.get("Deployment"))
+    await _write_status(body, found, cluster.rollout(key), api, written.get("Deployment"))
     return "applied" if changed else "unchanged"
 
 
@@ -193,12 +197,11 @@ async def _write_status(
     found: status.Findings,
     rollout: status.Rollout,
     api: apply.Client,
-    applied: str = "",
     written: Mapping[str, Any] | None = None,
 ) -> None:
-    """The one status writer: a status that differs from the server's, then its Events. Only the
-    reconcile whose (resourceVersion-conditional) write lands posts them, and "Applied" only for a
-    generation the status has not seen yet: concurrent reconciles of one assistant say it once.
+    """The one status writer: a status that differs from the server's, then the Events of its
+    transitions. Only the reconcile whose (resourceVersion-conditional) write lands posts them:
+    concurrent reconciles of one assistant say each once.
 
     `rollout` (from the index) only says whether there may be news. The status written is computed
     from the Deployment as the server had it after this reconcile began: as this reconcile wrote
@@ -216,8 +219,6 @@ async def _write_status(
     if new == status.own(previous):
         return
     if await apply.write_status(api, body, new):
-        if applied and previous.get("observedGeneration") != found.generation:
-            kopf.info(kopf.Body(cast(kopf.RawBody, dict(body))), reason="Applied", message=applied)
         for kind, reason, message in status.events(new, previous):
             post = kopf.warn if kind == "Warning" else kopf.info
             post(kopf.Body(cast(kopf.RawBody, dict(body))), reason=reason, message=message)
