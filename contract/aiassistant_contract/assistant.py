@@ -311,6 +311,11 @@ class AIAssistantSpec(CamelModel):
     transport: TransportSpec = Field(
         default_factory=TransportSpec, description="Voice call transport: WebSocket frame serializers."
     )
+    playground: bool = _runner_field(
+        "playground",
+        description="Serve a browser playground at GET /playground on the runner (talk and chat with "
+        "the assistant from a web page; it uses the same credentials as the API).",
+    )
     replicas: int = Field(
         default=1,
         ge=0,

@@ -251,6 +251,9 @@ class RunnerConfig(CamelModel):
     smart_turn: bool = Field(default=False, description="Use Pipecat's smart-turn end-of-turn model.")
     tools: list[ToolConfig] = Field(default_factory=list)
     transport: TransportConfig = Field(default_factory=TransportConfig)
+    playground: bool = Field(
+        default=False, description="Serve the browser playground page at GET /playground."
+    )
     max_sessions_per_pod: int = Field(default=20, ge=1, le=10_000, description="/readyz is 503 at this many.")
     max_call_seconds: int = Field(default=1800, ge=10, le=86_400, description="A call ends after this long.")
     task_timeout_seconds: float = Field(default=30, gt=0, le=3600, description="Bound of one /v1/tasks run.")

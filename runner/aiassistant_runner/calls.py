@@ -107,6 +107,7 @@ async def _run(
             state,
             sample_rate=SAMPLE_RATES[serializer],
             observers=observers,
+            events=wants_playground_events(websocket, serializer, state),
         )
     except MissingKeyError as err:
         log.error("call refused: %s", err)  # names the env var, never a value
@@ -138,6 +139,18 @@ async def _run(
     finally:
         timer.cancel()
     await _close(websocket, 1000, "call ended")
+
+
+def wants_playground_events(websocket: WebSocket, serializer: str, state: RunnerState) -> bool:
+    """A playground call (`?events=playground` on a runner serving the playground) also gets the
+    transcript and turn events; every other call only audio and interruptions."""
+    from .playground_events import EVENTS_QUERY
+
+    return (
+        state.config.playground
+        and serializer == "protobuf"
+        and websocket.query_params.get("events") == EVENTS_QUERY
+    )
 
 
 async def create_serializer(websocket: WebSocket, name: str) -> FrameSerializer:

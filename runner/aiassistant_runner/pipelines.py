@@ -71,11 +71,14 @@ def build_call_pipeline(
     *,
     sample_rate: int,
     observers: Sequence[BaseObserver] = (),
+    events: bool = False,
 ) -> CallPipeline:
     """Build the pipeline of one call on an accepted `websocket`.
 
     `sample_rate` is the pipeline's audio rate in and out (the serializer converts to the wire's
-    rate and encoding). Raises MissingKeyError (naming the env var) if a key is unset.
+    rate and encoding). `events`: also send the transcript and turn events to the client (the
+    playground's calls, playground_events.py). Raises MissingKeyError (naming the env var) if a key
+    is unset.
     """
     from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.audio.vad.vad_analyzer import VADParams
@@ -183,6 +186,12 @@ def build_call_pipeline(
             aggregators.assistant(),
         ]
     )
+    extra_observers = list(observers)
+    if events:
+        from .playground_events import PlaygroundEvents
+
+        playground_events = PlaygroundEvents()
+        extra_observers.append(playground_events)
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(
@@ -192,9 +201,11 @@ def build_call_pipeline(
             enable_usage_metrics=True,
         ),
         enable_rtvi=False,  # the seed's clients speak plain frames, not the RTVI protocol
-        observers=[state.metrics.observer(), *observers],
+        observers=[state.metrics.observer(), *extra_observers],
     )
     worker_ref.append(worker)
+    if events:
+        playground_events.worker = worker
 
     if config.greeting:
         greeting = config.greeting

@@ -6,6 +6,7 @@
     POST /v1/chat/completions      OpenAI-compatible text conversation (conversations.py)
     POST /v1/tasks                 headless task with tools (tasks.py)
     WS   /v1/calls/{serializer}    voice call (calls.py)
+    GET  /playground               browser playground, if the assistant enables it (playground.py)
 
 Calls: the route accepts the socket, refuses an unknown or not-enabled serializer (close 1008) or a
 pod that is not ready (close 1013, "try again later"), then hands the accepted socket to
@@ -122,4 +123,8 @@ def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
             if websocket.application_state != WebSocketState.DISCONNECTED:
                 await websocket.close(WS_TRY_AGAIN_LATER, str(err))
 
+    if state.config.playground:
+        from .playground import mount_playground
+
+        mount_playground(app, state)
     return app
