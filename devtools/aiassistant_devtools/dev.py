@@ -190,9 +190,10 @@ async def _wait_http(url: str, seconds: float) -> bool:
 @contextlib.asynccontextmanager
 async def local_runner(config_json: str, workdir: Path) -> AsyncIterator[str]:
     """The fake LLM and an `aiassistant-runner` serving `config_json` (a ConfigMap's config.json)
-    against it; yields the runner's base URL. Both are subprocesses, stopped on exit."""
+    against it, with the browser playground on; yields the runner's base URL. Both are subprocesses,
+    stopped on exit."""
     config = workdir / "runner-config.json"
-    config.write_text(config_json)
+    config.write_text(json.dumps({**json.loads(config_json), "playground": True}))
     fake_port, runner_port = _free_port(), _free_port()
     fake = await asyncio.create_subprocess_exec(
         *[
@@ -319,6 +320,7 @@ async def dev(args: argparse.Namespace) -> int:
                             f"    -d '{json.dumps({'messages': [{'role': 'user', 'content': DEMO_QUESTION}]})}'"
                         )
                         print(f"  -> {answer}")
+                        print(f"Playground (chat in a browser): {url}/playground")
                         if not args.once:
                             await _watch(kube, shown)
                 elif not args.once:

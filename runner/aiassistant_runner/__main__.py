@@ -4,6 +4,9 @@
     aiassistant-runner --assistant examples/grok-assistant.yaml  # an AIAssistant YAML, locally
     aiassistant-runner --assistant x.yaml --base-url http://127.0.0.1:8080/v1   # any OpenAI-compatible LLM
 
+A local run (--assistant) serves the browser playground at /playground unless --no-playground;
+from the operator's config, only if the assistant sets `playground: true`.
+
 The config is validated before anything starts; a bad one exits 2 with the path of the bad field.
 An AIAssistant YAML becomes the config the operator would render from it (the contract's
 `parse_spec` + `to_runner_config`, with the models AIASSISTANT_EXTRA_MODELS allows).
@@ -162,6 +165,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--base-url",
         help="LLM endpoint override (wins over the config's baseURL), e.g. a local OpenAI-compatible server",
     )
+    parser.add_argument(
+        "--no-playground",
+        action="store_true",
+        help="with --assistant: do not serve the browser playground (on by default in local runs)",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=PORT, help=f"listen port (default {PORT})")
     parser.add_argument(
@@ -195,6 +203,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def load(args: argparse.Namespace) -> RunnerConfig:
     if args.assistant is not None:
         config = load_assistant_file(args.assistant)
+        if not args.no_playground:
+            config = config.model_copy(update={"playground": True})
     else:
         path = args.config or os.environ.get(CONFIG_ENV)
         if not path:
@@ -236,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.host,
         args.port,
     )
+    if config.playground:
+        host = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
+        log.info("playground: http://%s:%d/playground", host, args.port)
     server = DrainingServer(
         uvicorn.Config(
             app,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import yaml
 
 from aiassistant_devtools.controlplane import free_port
@@ -92,6 +94,10 @@ async def test_dev_serves_a_real_control_plane_for_kubectl(tmp_path: Path) -> No
         assert rows["voice-bot"][4:6] == ["Ready", "2"], out
         assert "v1.35.4" in out and f"kubectl --kubeconfig {kubeconfig}" in out
         assert "-> We are open" in out  # a local runner answered from the operator's ConfigMap
+        playground = re.search(r"Playground \(chat in a browser\): (http://\S+/playground)\n", out)
+        assert playground, out
+        page = httpx.get(playground.group(1), timeout=10)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
         server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         version = json.loads(kubectl(kubeconfig, "version", "-o", "json"))
