@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
-LEAD_SILENCE = 1.0  # seconds before the speech in the fake microphone's file
+LEAD_SILENCE = 2.0  # seconds before the speech in the fake microphone's file (a greeting fits in)
 TAIL_SILENCE = 4.0  # after it: the VAD ends the turn, then the mic stays quiet (the file plays once)
 VIEWPORT = {"width": 1100, "height": 760}
 

@@ -70,6 +70,26 @@ async def test_voice_round_trip(page: Any, start_runner: StartRunner, fake: Fake
     await wait_sessions(runner.state, 0)
 
 
+async def test_speaking_interrupts_the_bot(page: Any, start_runner: StartRunner, fake: FakeOpenAI) -> None:
+    """The caller speaks over a long greeting: the runner signals the interruption, the page drops
+    what it had queued, and the caller's turn is answered."""
+    fake.speech_ms = 6000  # each spoken sentence lasts 6 s
+    runner = await start_runner(greeting="Hello, thanks for calling ACME. How can I help?")
+    await open_playground(page, runner.url)
+    await page.click("#voice-start")
+    await page.wait_for_function("() => window.playground.state.interruptions > 0", timeout=30_000)
+    state = await page_state(page)
+    assert state["audioChunksDropped"] >= 1  # queued greeting audio was stopped, not played out
+    assert 0 < state["audioSecondsAtInterruption"] < 5.0  # the 6 s greeting was cut short
+    assert await page.text_content("#interruptions") == str(state["interruptions"])
+    await page.wait_for_function(
+        f"() => window.playground.state.transcript.some(e => e.text === {json.dumps(fake.transcript)})",
+        timeout=30_000,
+    )
+    spoken = [r.body["input"] for r in fake.requests if r.path == "/v1/audio/speech"]
+    assert spoken[0] == "Hello, thanks for calling ACME. How can I help?"
+
+
 async def wait_sessions(state: Any, active: int, seconds: float = 10.0) -> None:
     for _ in range(int(seconds / 0.05)):
         if state.sessions.active == active:

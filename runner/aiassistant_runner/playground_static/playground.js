@@ -23,6 +23,8 @@ const state = {
   audioSeconds: 0,
   audioChunksPlayed: 0, // of those, played to the end
   interruptions: 0,
+  audioChunksDropped: 0, // queued audio the page dropped when the runner signalled an interruption
+  audioSecondsAtInterruption: null, // audio received when the last interruption came
   firstAudioMs: null, // end of the caller's turn (or the call's start) -> first audio of the answer
   chat: [], // {role, content}
   answeredBy: null,
@@ -285,9 +287,11 @@ function interrupt() {
       // not started yet
     }
   }
+  state.audioChunksDropped += call.sources.size;
   call.sources.clear();
   call.nextTime = 0;
   state.interruptions += 1;
+  state.audioSecondsAtInterruption = state.audioSeconds;
   $("interruptions").textContent = String(state.interruptions);
   botLine = null;
 }
