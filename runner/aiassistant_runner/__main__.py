@@ -165,11 +165,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--base-url",
         help="LLM endpoint override (wins over the config's baseURL), e.g. a local OpenAI-compatible server",
     )
-    parser.add_argument(
-        "--no-playground",
-        action="store_true",
-        help="with --assistant: do not serve the browser playground (on by default in local runs)",
-    )
     parser.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=PORT, help=f"listen port (default {PORT})")
     parser.add_argument(
@@ -197,14 +192,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="start without asking each provider whether its key is accepted (e.g. offline)",
     )
+    parser.add_argument(
+        "--no-playground",
+        action="store_true",
+        help="with --assistant: do not serve the browser playground (on by default in local runs)",
+    )
     return parser.parse_args(argv)
 
 
 def load(args: argparse.Namespace) -> RunnerConfig:
     if args.assistant is not None:
         config = load_assistant_file(args.assistant)
-        if not args.no_playground:
-            config = config.model_copy(update={"playground": True})
     else:
         path = args.config or os.environ.get(CONFIG_ENV)
         if not path:
@@ -214,6 +212,8 @@ def load(args: argparse.Namespace) -> RunnerConfig:
         if not args.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"--base-url: an http(s) URL is required, got {args.base_url!r}")
         config = config.model_copy(update={"base_url": args.base_url})
+    if args.assistant is not None and not args.no_playground:
+        config = config.model_copy(update={"playground": True})  # local runs: on unless told not to
     return config
 
 

@@ -96,6 +96,7 @@ async def _run(
     from pipecat.workers.runner import WorkerRunner
 
     from .pipelines import build_call_pipeline
+    from .playground_events import wants_playground_events
 
     try:
         # Building costs ~150 ms of CPU (ONNX models for the VAD, TLS contexts of the HTTP clients,
@@ -139,18 +140,6 @@ async def _run(
     finally:
         timer.cancel()
     await _close(websocket, 1000, "call ended")
-
-
-def wants_playground_events(websocket: WebSocket, serializer: str, state: RunnerState) -> bool:
-    """A playground call (`?events=playground` on a runner serving the playground) also gets the
-    transcript and turn events; every other call only audio and interruptions."""
-    from .playground_events import EVENTS_QUERY
-
-    return (
-        state.config.playground
-        and serializer == "protobuf"
-        and websocket.query_params.get("events") == EVENTS_QUERY
-    )
 
 
 async def create_serializer(websocket: WebSocket, name: str) -> FrameSerializer:

@@ -33,10 +33,23 @@ from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
 
 if TYPE_CHECKING:
+    from fastapi import WebSocket
     from pipecat.pipeline.worker import PipelineWorker
+
+    from .state import RunnerState
 
 EVENTS_QUERY = "playground"  # ?events=playground on the call socket
 MAX_TEXT = 2000  # characters of one transcript message
+
+
+def wants_playground_events(websocket: WebSocket, serializer: str, state: RunnerState) -> bool:
+    """A playground call (`?events=playground` on a runner serving the playground) also gets the
+    events; every other call only audio and interruptions."""
+    return (
+        state.config.playground
+        and serializer == "protobuf"
+        and websocket.query_params.get("events") == EVENTS_QUERY
+    )
 
 
 def event_of(frame: Frame) -> dict[str, Any] | None:

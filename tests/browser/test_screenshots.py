@@ -81,7 +81,9 @@ async def test_screenshots_are_current(page: Any, start_runner: StartRunner, fak
     for name, path in SHOTS.items():
         assert path.exists(), f"{path.relative_to(ROOT)} missing; {HINT}"
         assert png_size(path.read_bytes()) == sizes[name], f"{path.name}: the page's layout changed; {HINT}"
-    assert json.loads(RECORD.read_text()) == record, f"the playground's assets changed since the screenshots; {HINT}"
+    assert json.loads(RECORD.read_text()) == record, (
+        f"the playground's assets changed since the screenshots; {HINT}"
+    )
 
 
 def test_png_size_reads_the_header(tmp_path: Path) -> None:
