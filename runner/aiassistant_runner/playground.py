@@ -27,6 +27,9 @@ ASSETS: dict[str, str] = {
     "mic-worklet.js": "text/javascript; charset=utf-8",
     "playground.css": "text/css; charset=utf-8",
 }
+# The page and its static assets: the same for every assistant and holding nothing of this one, so
+# they need no credentials (the page asks for the token); /playground/info and the API do.
+PUBLIC_PATHS = frozenset({"/playground", *(f"/playground/{name}" for name in ASSETS if name != "index.html")})
 # The page runs only its own scripts and talks only to this runner.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
