@@ -14,12 +14,13 @@ assistant does not enable it, so `/playground` is then a plain 404.
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import Response
 
-from .state import RunnerState
+if TYPE_CHECKING:
+    from .state import RunnerState
 
 ASSETS: dict[str, str] = {
     "index.html": "text/html; charset=utf-8",
