@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install control-plane test lint unit demo bench e2e e2e-tools images clean
+.PHONY: install control-plane browser test lint unit demo bench e2e e2e-tools images clean
 
-install: $(BIN)/.installed control-plane
+install: $(BIN)/.installed control-plane browser
 $(BIN)/.installed: pyproject.toml scripts/install_kube_tools.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -18,6 +18,10 @@ $(BIN)/.installed: pyproject.toml scripts/install_kube_tools.py
 # modules into $(AIASSISTANT_KUBE_CACHE) (default ~/.cache/aiassistant-operator/kube); needs Go.
 control-plane: $(BIN)/.installed
 	$(BIN)/python -m aiassistant_devtools.build
+
+# Debian's headless Chromium for the playground's browser tests (apt-get as root, e.g. in CI).
+browser:
+	scripts/install_chromium.sh
 
 lint: install
 	$(BIN)/ruff check .
