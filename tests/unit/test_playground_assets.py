@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from aiassistant_contract.assistant import parse_spec, to_runner_config
+from aiassistant_contract.engines import BUILTIN
+from aiassistant_contract.errors import SpecError
 from aiassistant_runner.playground import ASSETS, PUBLIC_PATHS, asset
 from tests.helm import ROOT
 
@@ -61,3 +66,14 @@ def test_events_of_frames() -> None:
     }
     assert event_of(UserStoppedSpeakingFrame()) == {"type": "user-stopped-speaking"}
     assert event_of(AudioRawFrame(b"\0\0", 16_000, 1)) is None
+
+
+def test_spec_playground_reaches_the_runner_config() -> None:
+    def config(**spec: object) -> bool:
+        parsed = parse_spec({"engineModel": "grok.grok-4.3", **spec}, BUILTIN)
+        return to_runner_config("bot", "default", parsed, BUILTIN).playground
+
+    assert config() is False  # off unless enabled
+    assert config(playground=True) is True
+    with pytest.raises(SpecError, match=r"spec\.playground"):
+        config(playground="sometimes")
