@@ -403,7 +403,9 @@ function endCall(label) {
   for (const track of ended.mic.getTracks()) track.stop();
   if (ended.node) ended.node.disconnect();
   ended.micCtx.close();
-  // Let queued audio finish; the context is closed with the next call's or the page's end.
+  // Let the queued audio finish, then free the playback context (browsers allow only a few).
+  const left = Math.max(0, ended.nextTime - ended.playCtx.currentTime);
+  setTimeout(() => ended.playCtx.close(), left * 1000 + 100);
   setVoice("ended", label);
 }
 
