@@ -181,3 +181,18 @@ async def test_assets_are_all_served_by_the_runner(page: Any, start_runner: Star
     assert unknown.status == 404
     info = json.loads(await (await page.goto(f"{runner.url}/playground/info")).text())
     assert info["engineModel"] == "grok.grok-3" and info["voice"] is True
+
+
+async def test_token_unusable_on_a_websocket_is_explained(page: Any, start_runner: StartRunner) -> None:
+    """A token a browser cannot offer as a subprotocol (here with spaces) gets a sentence, not a hang."""
+    runner = await start_runner()
+    await open_playground(page, runner.url)
+    await page.evaluate("() => { document.querySelector('#token-panel').hidden = false; }")
+    await page.fill("#token", "has spaces in it")
+    await page.click("#token-use")
+    await page.wait_for_selector("#token-panel", state="hidden")  # HTTP took it (this runner checks none)
+    await page.click("#voice-start")
+    await page.wait_for_function("() => window.playground.state.error !== null")
+    assert "letters and digits only" in await page.text_content("#error")
+    assert await page.text_content("#voice-state") == "Not connected"
+    assert runner.state.sessions.active == 0

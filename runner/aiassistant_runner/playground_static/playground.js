@@ -361,10 +361,25 @@ async function startCall() {
   }
   const playCtx = new AudioContext();
   const micCtx = new AudioContext();
-  await micCtx.audioWorklet.addModule("/playground/mic-worklet.js");
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const url = `${scheme}://${location.host}/v1/calls/protobuf?events=playground`;
-  const ws = token ? new WebSocket(url, ["aiassistant", `aiassistant.bearer.${token}`]) : new WebSocket(url);
+  let ws;
+  try {
+    await micCtx.audioWorklet.addModule("/playground/mic-worklet.js");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/v1/calls/protobuf?events=playground`;
+    // A subprotocol is a token of letters, digits and a few symbols: another token throws here.
+    ws = token ? new WebSocket(url, ["aiassistant", `aiassistant.bearer.${token}`]) : new WebSocket(url);
+  } catch (err) {
+    for (const track of mic.getTracks()) track.stop();
+    micCtx.close();
+    playCtx.close();
+    showError(
+      err && err.name === "SyntaxError"
+        ? "This token cannot be sent by a browser call: use a token of letters and digits only."
+        : "The browser could not start the call's audio processing.",
+    );
+    setVoice("idle", "Not connected");
+    return;
+  }
   ws.binaryType = "arraybuffer";
   call = { ws, mic, micCtx, playCtx, sources: new Set(), nextTime: 0, turnEnded: null, node: null };
   const current = call;
