@@ -96,12 +96,21 @@ def build_call_pipeline(
     from .llm import create_llm, create_llm_service
 
     config = state.config
+    extra_observers = list(observers)
+    if events:
+        from .playground_events import PlaygroundEvents
+
+        playground_events = PlaygroundEvents()
+        extra_observers.append(playground_events)
     if config.realtime:
         from .realtime import build_realtime_pipeline
 
-        return build_realtime_pipeline(
-            websocket, serializer, state, sample_rate=sample_rate, observers=observers
+        call = build_realtime_pipeline(
+            websocket, serializer, state, sample_rate=sample_rate, observers=extra_observers
         )
+        if events:
+            playground_events.worker = call.worker
+        return call
     if config.stt is None or config.tts is None:
         raise ValueError("voice calls need both stt and tts in the assistant spec")
 
@@ -186,12 +195,6 @@ def build_call_pipeline(
             aggregators.assistant(),
         ]
     )
-    extra_observers = list(observers)
-    if events:
-        from .playground_events import PlaygroundEvents
-
-        playground_events = PlaygroundEvents()
-        extra_observers.append(playground_events)
     worker = PipelineWorker(
         pipeline,
         params=PipelineParams(

@@ -48,12 +48,13 @@ def asset(name: str) -> bytes:
 def info(state: RunnerState) -> dict[str, Any]:
     """The assistant as the page shows it: names, model, and whether it takes calls."""
     config = state.config
-    voice = config.stt is not None and config.tts is not None and "protobuf" in config.transport.serializers
+    realtime = config.voice.model if config.realtime and config.voice else None
     return {
         "name": config.name,
         "namespace": config.namespace,
         "engineModel": config.engine_model,
-        "voice": voice,
+        "voice": config.voice_ready() and "protobuf" in config.transport.serializers,
+        "realtime": realtime,  # the xAI speech-to-speech model, when calls are realtime
         "stt": config.stt.type if config.stt else None,
         "tts": config.tts.type if config.tts else None,
         "greeting": config.greeting is not None,

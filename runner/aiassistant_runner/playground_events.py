@@ -78,8 +78,12 @@ class PlaygroundEvents(BaseObserver):
 
     async def on_push_frame(self, data: FramePushed) -> None:
         # A frame is pushed again by every processor that passes it on, and the speaking frames
-        # are broadcast both ways: the first downstream push is the one to report.
-        if not data.first_push or data.direction != FrameDirection.DOWNSTREAM or self.worker is None:
+        # are broadcast both ways: the first downstream push is the one to report. A transcript
+        # goes one way only: downstream from an STT, upstream (to the user aggregator) from a
+        # speech-to-speech service.
+        if not data.first_push or self.worker is None:
+            return
+        if data.direction != FrameDirection.DOWNSTREAM and not isinstance(data.frame, TranscriptionFrame):
             return
         event = event_of(data.frame)
         if event is not None:

@@ -196,3 +196,55 @@ async def test_token_unusable_on_a_websocket_is_explained(page: Any, start_runne
     assert "letters and digits only" in await page.text_content("#error")
     assert await page.text_content("#voice-state") == "Not connected"
     assert runner.state.sessions.active == 0
+
+
+async def test_chat_shows_the_fallback_that_answered(
+    page: Any, start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    """The primary fails (503 and its retry): the page names the fallback model that answered."""
+    async with FakeOpenAI(default_text="Answer from the fallback.", key="sk-fallback-5d1e") as backup:
+        runner = await start_runner(
+            environ={"AIASSISTANT_FALLBACK_1_API_KEY": "sk-fallback-5d1e"},
+            fallbacks=[{"engineModel": "openai.gpt-4o", "baseURL": backup.base_url}],
+        )
+        await open_playground(page, runner.url)
+        fake.script(Reply(status=503), Reply(status=503))
+        await page.fill("#chat-input", "Anyone there?")
+        await page.press("#chat-input", "Enter")
+        await page.wait_for_function("() => window.playground.state.chat.length === 2")
+        state = await page_state(page)
+        assert state["chat"][1]["content"] == "Answer from the fallback."
+        assert state["answeredBy"] == "gpt-4o"
+        assert await page.text_content("#answered-by") == "gpt-4o"
+        assert await page.text_content("#model") == "grok.grok-3"  # the assistant's own model
+        assert len(backup.chat_requests()) == 1
+
+
+async def test_realtime_voice_call(page: Any, start_runner: StartRunner, fake: FakeOpenAI) -> None:
+    """A Grok speech-to-speech assistant (voice.mode realtime, the xAI realtime fake): the page
+    names the realtime model, and shows both sides of the call and plays Grok's audio."""
+    from tests.voice.conftest import XAI_KEY
+    from tests.voice.test_xai_realtime import realtime_config
+    from tests.voice.xai_realtime_fake import FakeXAIRealtime, RealtimeReply
+
+    async with FakeXAIRealtime(key=XAI_KEY) as rt:
+        config = realtime_config(fake, rt).model_copy(update={"playground": True})
+        runner = await start_runner(config)
+        rt.script(RealtimeReply(text="ACME, how can I help?"), RealtimeReply(text="We open at nine."))
+        await open_playground(page, runner.url)
+        assert "grok-voice-think-fast-1.0" in await page.text_content("#speech")
+        await page.click("#voice-start")
+        await page.wait_for_function(
+            "() => window.playground.state.transcript.some(e => e.text === 'We open at nine.')"
+            " && window.playground.state.audioChunks > 0",
+            timeout=30_000,
+        )
+        state = await page_state(page)
+        assert {"who": "user", "text": rt.transcript} in state["transcript"]
+        assert state["transcript"][0] == {"who": "assistant", "text": "ACME, how can I help?"}  # Grok opens
+        assert state["transcript"][-1] == {"who": "assistant", "text": "We open at nine."}
+        assert state["error"] is None
+        (session,) = rt.sessions
+        assert session.audio_bytes > 16_000  # the fake microphone's speech reached Grok
+        await page.click("#voice-stop")
+        await wait_sessions(runner.state, 0)

@@ -115,9 +115,11 @@ async function loadInfo() {
   state.info = await res.json();
   $("assistant-name").textContent = `${state.info.namespace}/${state.info.name}`;
   $("model").textContent = state.info.engineModel;
-  $("speech").textContent = state.info.voice
-    ? `· speech ${state.info.stt} → ${state.info.tts}`
-    : "· no speech configured: chat only";
+  $("speech").textContent = !state.info.voice
+    ? "· no browser calls (no speech, or protobuf not served): chat only"
+    : state.info.realtime
+      ? `· voice: ${state.info.realtime} (speech-to-speech)`
+      : `· speech ${state.info.stt} → ${state.info.tts}`;
   $("voice-start").disabled = !state.info.voice;
   return true;
 }
@@ -479,7 +481,7 @@ async function sendChat(text) {
   const header = res.headers.get("X-AIAssistant-Model");
   const answer = { role: "assistant", content: "" };
   const line = addLine($("chat-log"), "assistant", "");
-  let model = header;
+  let bodyModel = null;
   state.firstTokenMs = null;
   try {
     for await (const chunk of sseEvents(res.body)) {
@@ -487,7 +489,7 @@ async function sendChat(text) {
         showError(`The assistant could not answer: ${chunk.error.message || "error"}.`);
         break;
       }
-      if (!model && chunk.model) model = chunk.model;
+      if (chunk.model) bodyModel = chunk.model; // the last chunk's: a fallback may take over
       const delta = (chunk.choices && chunk.choices[0] && chunk.choices[0].delta) || {};
       if (delta.content) {
         if (state.firstTokenMs === null) {
@@ -504,8 +506,8 @@ async function sendChat(text) {
   if (res.headers.get("X-AIAssistant-Finish") === "error") {
     showError("The model failed to answer; the runner replied with an apology instead.");
   }
-  state.answeredBy = model;
-  $("answered-by").textContent = model || "–";
+  state.answeredBy = header || bodyModel;
+  $("answered-by").textContent = state.answeredBy || "–";
   state.chat.push(answer);
 }
 
