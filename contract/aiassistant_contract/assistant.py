@@ -34,9 +34,13 @@ from .engines import (
 )
 from .errors import SpecError, describe
 from .runner_config import (
+    ACCESS_TOKENS_ENV,
     MAX_FALLBACKS,
+    TWILIO_AUTH_TOKEN_ENV,
+    AccessConfig,
     CamelModel,
     FallbackConfig,
+    LimitsConfig,
     RunnerConfig,
     Serializer,
     STTConfig,
@@ -57,7 +61,7 @@ KIND = "AIAssistant"
 PLURAL = "aiassistants"
 
 Phase = Literal["Pending", "RollingOut", "Ready", "Invalid", "Degraded"]
-ConditionType = Literal["ModelValid", "SecretResolved", "KeysAccepted", "Ready"]
+ConditionType = Literal["ModelValid", "SecretResolved", "KeysAccepted", "Ready", "AccessRestricted"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 # Spec fields that are the operator's business, not the runner's: they never reach RunnerConfig.
@@ -250,6 +254,77 @@ class Autoscaling(CamelModel):
         return self
 
 
+class LabelSelector(CamelModel):
+    """Kubernetes label selector (matchLabels only)."""
+
+    match_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels the object must carry, e.g. kubernetes.io/metadata.name: ingress-nginx.",
+    )
+
+
+class IPBlock(CamelModel):
+    """A CIDR range (networking/v1 IPBlock)."""
+
+    cidr: str = Field(max_length=64, description="CIDR allowed, e.g. 10.0.0.0/8.")
+    except_: list[str] | None = Field(
+        default=None, alias="except", description="CIDRs inside cidr that are not allowed."
+    )
+
+
+class AccessPeer(CamelModel):
+    """Who besides the assistant's own namespace may reach the runner port (a NetworkPolicy peer)."""
+
+    namespace_selector: LabelSelector | None = Field(default=None, description="Namespaces allowed.")
+    pod_selector: LabelSelector | None = Field(
+        default=None,
+        description="Pods allowed (in the namespaces of namespaceSelector, else the assistant's).",
+    )
+    ip_block: IPBlock | None = Field(default=None, description="Addresses allowed.")
+
+    @model_validator(mode="after")
+    def _one(self) -> AccessPeer:
+        if self.namespace_selector is None and self.pod_selector is None and self.ip_block is None:
+            raise ValueError("allowFrom: each peer needs namespaceSelector, podSelector or ipBlock")
+        return self
+
+
+class TwilioAccess(CamelModel):
+    """Twilio media streams: the upgrade's X-Twilio-Signature is checked with the account's auth token."""
+
+    auth_token_secret_ref: SecretRef = Field(
+        description="Secret key holding the Twilio auth token (env TWILIO_AUTH_TOKEN of the runner)."
+    )
+
+
+class AccessSpec(AccessConfig):
+    """Who may use the assistant: bearer tokens, Twilio signatures, or (demos) anyone."""
+
+    token_secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret key holding the bearer tokens clients must send, one per line (several "
+        "at once: a rotation has no gap). Reaches the runner as env AIASSISTANT_ACCESS_TOKENS.",
+    )
+    twilio: TwilioAccess | None = Field(
+        default=None, description="Check Twilio's signature on /v1/calls/twilio (needs publicBaseURL)."
+    )
+    allow_from: list[AccessPeer] = Field(
+        default_factory=list,
+        max_length=32,
+        description="NetworkPolicy peers that may reach the runner besides its own namespace, e.g. "
+        "the ingress controller's namespace.",
+    )
+
+    @model_validator(mode="after")
+    def _twilio_needs_public_url(self) -> AccessSpec:
+        if self.twilio is not None and self.public_base_url is None:
+            raise ValueError(
+                "access.twilio needs access.publicBaseURL (e.g. wss://voice.example.com): Twilio signs "
+                "the URL it was given"
+            )
+        return self
+
+
 class AIAssistantSpec(CamelModel):
     """Desired state of an AI voice/text assistant: the LLM, speech, tools and the runner workload."""
 
@@ -340,6 +415,15 @@ class AIAssistantSpec(CamelModel):
     )
     resources: Resources | None = Field(
         default=None, description="Runner container resources; default: the operator's setting."
+    )
+    access: AccessSpec = Field(
+        default_factory=AccessSpec,
+        description="Who may use the assistant: bearer tokens, Twilio signatures, network peers. "
+        "Default: nobody (set tokenSecretRef, twilio, or anonymous: true).",
+    )
+    limits: LimitsConfig = _runner_field(
+        "limits",
+        description="Bounds of each request: body size, messages, JSON depth, turn and call-start deadlines.",
     )
     image: str | None = Field(
         default=None,
@@ -467,6 +551,19 @@ def key_uses(spec: AIAssistantSpec, registry: Registry) -> list[KeyUse]:
     return uses
 
 
+def access_uses(spec: AIAssistantSpec) -> list[KeyUse]:
+    """The access credentials the runner pod reads (explicit refs only: there are no defaults)."""
+    uses = []
+    if spec.access.token_secret_ref is not None:
+        uses.append(
+            KeyUse("spec.access.tokenSecretRef", "access", ACCESS_TOKENS_ENV, spec.access.token_secret_ref)
+        )
+    if spec.access.twilio is not None:
+        ref = spec.access.twilio.auth_token_secret_ref
+        uses.append(KeyUse("spec.access.twilio.authTokenSecretRef", "twilio", TWILIO_AUTH_TOKEN_ENV, ref))
+    return uses
+
+
 def _check_shared_keys(spec: AIAssistantSpec, registry: Registry) -> None:
     """Two explicit secretRefs feeding the same env var (openai engine + openai STT/TTS all use
     OPENAI_API_KEY) must agree: a pod has one OPENAI_API_KEY. An omitted one shares the other's."""
@@ -516,8 +613,16 @@ def parse_spec(spec: Any, registry: Registry) -> AIAssistantSpec:
     return parsed
 
 
-def to_runner_config(name: str, namespace: str, spec: AIAssistantSpec, registry: Registry) -> RunnerConfig:
-    """The runner's config for this assistant: the spec's AI fields, never a key."""
+def to_runner_config(
+    name: str,
+    namespace: str,
+    spec: AIAssistantSpec,
+    registry: Registry,
+    *,
+    allowed_http_hosts: tuple[str, ...] = (),
+) -> RunnerConfig:
+    """The runner's config for this assistant: the spec's AI fields, never a key.
+    `allowed_http_hosts`: the operator's allow-list of http:// hosts (the runner checks again)."""
     data = spec.model_dump(
         by_alias=True,
         exclude_none=True,
@@ -526,8 +631,11 @@ def to_runner_config(name: str, namespace: str, spec: AIAssistantSpec, registry:
             "stt": {"secret_ref"},
             "tts": {"secret_ref"},
             "fallbacks": {"__all__": {"secret_ref"}},
+            "access": {"token_secret_ref", "twilio", "allow_from"},
         },
     )
+    if allowed_http_hosts:
+        data["allowedHttpHosts"] = sorted(allowed_http_hosts)
     models = [spec.engine_model, *(f.engine_model for f in spec.fallbacks)]
     for model in models:
         registry.parse(model)  # the operator's (possibly extended) registry allows it

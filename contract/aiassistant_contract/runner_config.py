@@ -35,6 +35,10 @@ CONFIG_ENV = "AIASSISTANT_CONFIG"
 DRAIN_SECONDS_ENV = "AIASSISTANT_DRAIN_SECONDS"
 LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
 PORT = 8000
+# Access credentials (from Secrets, never in the config): bearer tokens one per line, and the
+# Twilio auth token that signs media stream upgrades (access.py in the runner checks them).
+ACCESS_TOKENS_ENV = "AIASSISTANT_ACCESS_TOKENS"
+TWILIO_AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"  # noqa: S105 - an env var name
 
 Serializer = Literal["protobuf", "twilio", "telnyx", "plivo", "exotel"]
 SERIALIZERS: tuple[str, ...] = get_args(Serializer)
@@ -222,6 +226,50 @@ class Price(CamelModel):
     output_per_million: float = Field(ge=0, le=10_000, description="USD per 1M completion tokens.")
 
 
+class AccessConfig(CamelModel):
+    """Who may use the runner's /v1 endpoints (the credentials themselves come from env vars)."""
+
+    anonymous: bool = Field(
+        default=False,
+        description="Serve without credentials (demos only): anyone who reaches the runner spends "
+        "its provider keys. Default false: without tokenSecretRef or twilio, every /v1 request is refused.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        alias="publicBaseURL",
+        max_length=512,
+        pattern=r"^(wss|https)://[^/?#\s@]+$",
+        description="The public origin telephony providers connect to, e.g. wss://voice.example.com "
+        "(no path): the Twilio signature is checked against this + the request's path and query.",
+    )
+
+
+class LimitsConfig(CamelModel):
+    """Bounds of every request, so no client can make the runner read, hold or forward without end."""
+
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=67_108_864, description="Largest request body; larger: 413."
+    )
+    max_messages: int = Field(
+        default=256, ge=1, le=10_000, description="Most messages in one chat request; more: 400."
+    )
+    max_json_depth: int = Field(
+        default=32, ge=4, le=256, description="Deepest JSON nesting of a request body; deeper: 400."
+    )
+    turn_timeout_seconds: float = Field(
+        default=60, gt=0, le=3600, description="Deadline of one text turn (streamed or not); then 504."
+    )
+    call_start_seconds: float = Field(
+        default=5, gt=0, le=60, description="Time a call socket has to send its start message."
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Failed authentications per source address per minute; then 429.",
+    )
+
+
 class RunnerConfig(CamelModel):
     """Everything a runner pod needs to serve one assistant, except the keys (env vars)."""
 
@@ -263,6 +311,11 @@ class RunnerConfig(CamelModel):
     price: Price | None = Field(
         default=None,
         description="Set by the operator from its price settings; unset: the registry's list price.",
+    )
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    allowed_http_hosts: list[str] = Field(
+        default_factory=list, description="Set by the operator: hosts its settings allow over http://."
     )
 
     @field_validator("tools")

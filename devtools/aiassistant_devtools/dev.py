@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -187,6 +188,9 @@ async def _wait_http(url: str, seconds: float) -> bool:
     return False
 
 
+DEV_TOKEN = secrets.token_hex(16)  # the local runner's bearer token, new per `dev` run
+
+
 @contextlib.asynccontextmanager
 async def local_runner(config_json: str, workdir: Path) -> AsyncIterator[str]:
     """The fake LLM and an `aiassistant-runner` serving `config_json` (a ConfigMap's config.json)
@@ -214,6 +218,8 @@ async def local_runner(config_json: str, workdir: Path) -> AsyncIterator[str]:
         "XAI_API_KEY": "dev-key",
         "OPENAI_API_KEY": "dev-key",
         "AIASSISTANT_LOG_LEVEL": "WARNING",
+        # What the assistant's access.tokenSecretRef would hold in a cluster (one token).
+        "AIASSISTANT_ACCESS_TOKENS": DEV_TOKEN,
     }
     log = (workdir / "runner.log").open("wb")
     runner = await asyncio.create_subprocess_exec(
@@ -255,7 +261,9 @@ async def ask(runner_url: str, question: str) -> str:
     body = {"messages": [{"role": "user", "content": question}]}
     async with (
         aiohttp.ClientSession() as http,
-        http.post(f"{runner_url}/v1/chat/completions", json=body) as rsp,
+        http.post(
+            f"{runner_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {DEV_TOKEN}"}
+        ) as rsp,
     ):
         data = await rsp.json()
         return str(data["choices"][0]["message"]["content"])
@@ -315,7 +323,10 @@ async def dev(args: argparse.Namespace) -> int:
                             f"Talk to {namespace}/{name}: a local aiassistant-runner serves the config the "
                             f"operator rendered (ConfigMap {name}-runner) against a loopback fake LLM:"
                         )
-                        print(f"  curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' \\")
+                        print(
+                            f"  curl -s {url}/v1/chat/completions -H 'Authorization: Bearer {DEV_TOKEN}' \\"
+                        )
+                        print("    -H 'Content-Type: application/json' \\")
                         print(
                             f"    -d '{json.dumps({'messages': [{'role': 'user', 'content': DEMO_QUESTION}]})}'"
                         )

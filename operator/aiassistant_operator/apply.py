@@ -18,6 +18,7 @@ from kr8s.asyncio.objects import (
     ConfigMap,
     Deployment,
     HorizontalPodAutoscaler,
+    NetworkPolicy,
     PodDisruptionBudget,
     Service,
     new_class,
@@ -32,6 +33,7 @@ KINDS: Mapping[str, type[APIObject]] = {
     "Deployment": Deployment,
     "PodDisruptionBudget": PodDisruptionBudget,
     "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+    "NetworkPolicy": NetworkPolicy,
     KIND: AIAssistant,
 }
 BACKOFFS = (0.2, 0.5, 1.0, 2.0, 4.0)  # then the error goes to the caller

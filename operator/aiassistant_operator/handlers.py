@@ -2,7 +2,8 @@
 
 State lives in kopf's indexes only (kopf fills them before any handler runs, keeps them current
 from its watches and drops an object's entries when it goes):
-- `secret_digests`: (namespace, Secret) -> {key: SHA-256 of the value}: presence and rotation;
+- `secret_digests`: (namespace, Secret) -> {key: SHA-256 of the value}: presence and rotation, of
+  the Secrets labelled `aiassistant.dev/credentials: "true"` only (access.py: no other is usable);
 - `assistants`: (namespace, name) -> the AIAssistant (metadata, spec, status);
 - `secret_users`: (namespace, Secret) -> the assistants that use it;
 - `runner_<plural>`: (namespace, assistant) -> its ConfigMap, Deployment, Service, PDB, HPA as they are;
@@ -30,6 +31,7 @@ import prometheus_client
 from aiassistant_contract.assistant import GROUP, PLURAL, VERSION
 
 from . import apply, metrics
+from .access import CREDENTIALS_SELECTOR
 from .keys import keys_condition, pod_keys
 from .reconcile import Cluster, Key, reconcile, secret_names
 from .render import INSTANCE_LABEL, MANAGED_BY
@@ -44,6 +46,7 @@ RUNNERS = {  # kind -> (group, version, plural) of the runner objects
     "Service": ("", "v1", "services"),
     "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
     "HorizontalPodAutoscaler": ("autoscaling", "v2", "horizontalpodautoscalers"),
+    "NetworkPolicy": ("networking.k8s.io", "v1", "networkpolicies"),
 }
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -112,7 +115,7 @@ def _lean(body: kopf.Body) -> dict[str, Any]:
     return lean
 
 
-@kopf.index("v1", "secrets")
+@kopf.index("v1", "secrets", labels=CREDENTIALS_SELECTOR)
 async def secret_digests(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, str]]:
@@ -184,7 +187,9 @@ def _used(namespace: str | None, name: str, **indexes: Any) -> bool:
     return (namespace or "", name) in indexes["secret_users"]
 
 
-@kopf.on.event("v1", "secrets", when=_used)  # quiet about the Secrets no assistant uses
+@kopf.on.event(
+    "v1", "secrets", labels=CREDENTIALS_SELECTOR, when=_used
+)  # quiet about the Secrets no assistant uses
 async def secret_event(
     type: str | None, namespace: str | None, name: str, memo: Any, logger: Logger, **indexes: Any
 ) -> None:

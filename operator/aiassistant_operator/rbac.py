@@ -4,14 +4,16 @@ Why each rule:
 - aiassistants: kopf lists and watches them (events and indexes); kopf writes nothing on them (no
   progress or diff-base storage: the handlers are level-triggered), so the only write is the
   operator's merge patch of ``aiassistants/status``.
-- configmaps, services, deployments, poddisruptionbudgets, horizontalpodautoscalers: the rendered
-  runner objects, listed and watched into kopf indexes (what exists, as it is), created or patched
-  where they differ (apply.py); a PDB is deleted when the fewest replicas drop to 1, an HPA when
+- configmaps, services, deployments, poddisruptionbudgets, horizontalpodautoscalers,
+  networkpolicies: the rendered runner objects, listed and watched into kopf indexes (what exists,
+  as it is), created or patched where they differ (apply.py); a PDB is deleted when the fewest replicas drop to 1, an HPA when
   spec.autoscaling goes. A Deployment is also read with a GET just before a status computed from
   it is written (the watch may lag behind another reconcile's view). Nothing else is read with a
   GET, nothing else is deleted: ownerReferences let the garbage collector do it. The HPA
   controller scales the AIAssistant through its own grant on `*/scale`.
-- secrets: list/watch only, to check that referenced keys exist and to hash them (values never leave).
+- secrets: list/watch only, with the label selector aiassistant.dev/credentials=true (RBAC cannot
+  narrow by label; the operator's own watch does), to check that referenced keys exist and to hash
+  them (values never leave).
 - pods: list/watch only, of the runner pods (by label): a termination message of a refused key
   (KeysAccepted=False, KeyRejected) and whether the pods started with their keys.
 - events: kopf posts the Normal/Warning Events on the AIAssistant (core v1, create only).
@@ -40,6 +42,11 @@ NAMESPACED_RULES: Final[list[dict[str, list[str]]]] = [
         "apiGroups": ["apps"],
         "resources": ["deployments"],
         "verbs": ["get", "list", "watch", "create", "patch"],
+    },
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "resources": ["networkpolicies"],
+        "verbs": ["list", "watch", "create", "patch"],
     },
     {
         "apiGroups": ["policy"],

@@ -23,7 +23,9 @@ from aiassistant_contract.engines import retirement_warning
 from aiassistant_contract.errors import SpecError
 
 from . import apply, metrics, status
+from .access import CREDENTIALS_LABEL, access_condition
 from .keys import keys_condition
+from .policy import check_policy
 from .render import (
     SecretKeyRef,
     endpoint,
@@ -81,9 +83,11 @@ def missing_keys(refs: list[SecretKeyRef], namespace: str, cluster: Cluster) -> 
     problems = []
     for ref in refs:
         digests = cluster.secret(namespace, ref.name)
-        if digests is None:
+        if digests is None:  # the operator sees only labelled Secrets (handlers.py)
             problems.append(
-                f"Secret {ref.name!r} not found in namespace {namespace!r} (needed for {ref.env})"
+                f"Secret {ref.name!r} not found in namespace {namespace!r} among the Secrets labelled "
+                f"{CREDENTIALS_LABEL}=true (needed for {ref.env}); if it exists, label it: kubectl "
+                f"label secret {ref.name} -n {namespace} {CREDENTIALS_LABEL}=true"
             )
         elif ref.key not in digests:
             problems.append(f"Secret {ref.name!r} has no key {ref.key!r} (needed for {ref.env})")
@@ -120,6 +124,7 @@ async def _reconcile(
     try:
         check_name(name)  # an older CRD without the name rule may have let it in
         spec = parse_spec(body.get("spec"), registry)
+        check_policy(spec, settings)
         refs = referenced_secrets(spec, settings)
     except SpecError as err:
         message = str(err)
@@ -148,6 +153,7 @@ async def _reconcile(
         endpoint=endpoint(name, namespace),
         selector=selector(name),
         keys=cluster.keys(key),
+        access=access_condition(spec),
     )
     missing = missing_keys(refs, namespace, cluster)
     if missing:  # the running workload (if any) is kept; the status says why it is not Ready

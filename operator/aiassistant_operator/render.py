@@ -2,10 +2,11 @@
 
 No I/O, no clock, no randomness: the same input gives the same objects, byte for byte, so the
 handlers can apply them idempotently and golden tests can pin them. All objects are named
-`<name>-runner`: ConfigMap (runner config, no secrets), Deployment, Service, a
-PodDisruptionBudget when the assistant never runs fewer than 2 pods, and a HorizontalPodAutoscaler
-(targeting the AIAssistant's scale subresource) with spec.autoscaling. API keys reach the pod only
-as `secretKeyRef` env vars.
+`<name>-runner`: ConfigMap (runner config, no secrets), Deployment, Service, a NetworkPolicy (unless
+the operator's setting turns it off; render_networkpolicy.py), a PodDisruptionBudget when the
+assistant never runs fewer than 2 pods, and a HorizontalPodAutoscaler (targeting the AIAssistant's
+scale subresource) with spec.autoscaling. API keys and access tokens reach the pod only as
+`secretKeyRef` env vars.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiassistant_contract.assistant import (
     RUNNER_SUFFIX,
     AIAssistantSpec,
     SecretRef,
+    access_uses,
     check_name,
     key_uses,
     parse_spec,
@@ -37,6 +39,7 @@ from aiassistant_contract.runner_config import (
     RunnerConfig,
 )
 
+from .policy import check_policy
 from .settings import DEFAULT_SECRETS_ENV, Settings
 
 PORT_NAME = "http"
@@ -115,6 +118,9 @@ def referenced_secrets(spec: AIAssistantSpec, settings: Settings) -> list[Secret
                 f"{use.provider} ({DEFAULT_SECRETS_ENV})"
             )
         refs[use.env] = SecretKeyRef(name=ref.name, key=ref.key, env=use.env)
+    for use in access_uses(spec):  # access credentials: explicit refs only
+        assert use.ref is not None
+        refs[use.env] = SecretKeyRef(name=use.ref.name, key=use.ref.key, env=use.env)
     return list(refs.values())
 
 
@@ -234,6 +240,7 @@ def render(assistant: Mapping[str, Any], settings: Settings, secrets_hash: str =
     metadata = assistant.get("metadata") or {}
     check_name(metadata.get("name"))
     spec = parse_spec(assistant.get("spec"), settings.registry())
+    check_policy(spec, settings)
     return render_parsed(metadata, spec, referenced_secrets(spec, settings), settings, secrets_hash)
 
 
@@ -248,7 +255,9 @@ def render_parsed(
     reconcile has both already, and parsing again would be half of the rendering time."""
     name = metadata["name"]
     namespace = metadata.get("namespace") or "default"
-    config = to_runner_config(name, namespace, spec, settings.registry())
+    config = to_runner_config(
+        name, namespace, spec, settings.registry(), allowed_http_hosts=settings.allowed_http_hosts
+    )
     if (price := settings.price(spec.engine_model)) is not None:
         config = config.model_copy(
             update={"price": Price(input_per_million=price[0], output_per_million=price[1])}
@@ -314,6 +323,10 @@ def render_parsed(
         },
     }
     objects: list[dict[str, Any]] = [config_map, deployment, service]
+    if settings.network_policy:
+        from .render_networkpolicy import network_policy
+
+        objects.append(network_policy(_metadata(name, namespace, owner), selector, spec, settings))
     # On the fewest pods the assistant runs with, not the current count: an autoscaler's changes
     # do not make and delete it.
     if spec.min_replicas > 1:

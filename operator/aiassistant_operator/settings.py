@@ -38,6 +38,10 @@ LOG_FORMAT_ENV = "AIASSISTANT_LOG_FORMAT"
 HEALTH_PORT_ENV = "AIASSISTANT_HEALTH_PORT"
 METRICS_PORT_ENV = "AIASSISTANT_METRICS_PORT"
 MODEL_PRICES_ENV = "AIASSISTANT_MODEL_PRICES"
+ALLOWED_IMAGES_ENV = "AIASSISTANT_ALLOWED_IMAGES"
+ALLOWED_HTTP_HOSTS_ENV = "AIASSISTANT_ALLOWED_HTTP_HOSTS"
+NETWORK_POLICY_ENV = "AIASSISTANT_NETWORK_POLICY"
+METRICS_NAMESPACE_ENV = "AIASSISTANT_METRICS_NAMESPACE"
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -81,6 +85,15 @@ class Settings:
     log_format: str = "text"
     health_port: int = 8080
     metrics_port: int = 9090
+    # spec.image must match one of these (policy.py); empty: the runner image's repository only.
+    allowed_images: tuple[str, ...] = ()
+    allowed_http_hosts: tuple[str, ...] = ()  # hosts assistants may name over http:// (urls.py)
+    network_policy: bool = True  # render a NetworkPolicy per assistant
+    metrics_namespace: str = ""  # the Prometheus scraper's namespace, allowed to the runner port
+
+    def image_patterns(self) -> tuple[str, ...]:
+        """The allowed image list: the setting, or the runner image's repository."""
+        return self.allowed_images or (image_repository(self.runner_image),)
 
     @cached_property
     def _registry(self) -> Registry:
@@ -121,6 +134,10 @@ class Settings:
             health_port=_int(HEALTH_PORT_ENV, get(HEALTH_PORT_ENV), 8080, 1, 65535),
             metrics_port=_int(METRICS_PORT_ENV, get(METRICS_PORT_ENV), 9090, 0, 65535),
             model_prices=_prices(get(MODEL_PRICES_ENV)),
+            allowed_images=_list(get(ALLOWED_IMAGES_ENV)),
+            allowed_http_hosts=_hosts(get(ALLOWED_HTTP_HOSTS_ENV)),
+            network_policy=_bool(NETWORK_POLICY_ENV, get(NETWORK_POLICY_ENV), True),
+            metrics_namespace=(_namespaces(get(METRICS_NAMESPACE_ENV), METRICS_NAMESPACE_ENV) or ("",))[0],
         )
         try:
             settings.registry()
@@ -185,12 +202,41 @@ def _default_secrets(value: str | None) -> dict[str, SecretRef]:
     return secrets
 
 
-def _namespaces(value: str | None) -> tuple[str, ...]:
+def _namespaces(value: str | None, env: str = WATCH_NAMESPACES_ENV) -> tuple[str, ...]:
     names = tuple(n.strip() for n in (value or "").split(",") if n.strip())
     for name in names:
         if len(name) > 63 or not re.match(DNS_SUBDOMAIN, name) or "." in name:
-            raise SettingsError(f"{WATCH_NAMESPACES_ENV}: {name!r} is not a namespace name")
+            raise SettingsError(f"{env}: {name!r} is not a namespace name")
     return names
+
+
+def image_repository(image: str) -> str:
+    """`registry/repo` of `registry/repo:tag` or `registry/repo@sha256:...`."""
+    image = image.split("@", 1)[0]
+    last = image.rsplit("/", 1)
+    if ":" in last[-1]:
+        image = image[: len(image) - len(last[-1]) + last[-1].index(":")]
+    return image
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _hosts(value: str | None) -> tuple[str, ...]:
+    hosts = tuple(h.lower() for h in _list(value))
+    for host in hosts:
+        if not re.match(DNS_SUBDOMAIN, host) or len(host) > 253:
+            raise SettingsError(f"{ALLOWED_HTTP_HOSTS_ENV}: {host!r} is not a host name")
+    return hosts
+
+
+def _bool(env: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise SettingsError(f"{env}: {value!r} is not true or false")
+    return value.lower() == "true"
 
 
 def _resources(value: str | None) -> dict[str, Any]:

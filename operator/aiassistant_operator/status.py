@@ -47,6 +47,7 @@ class Findings:
     selector: str | None = None  # of the runner pods, for the scale subresource
     invalid: str | None = None  # the spec error, if any
     keys: Cond | None = None  # KeysAccepted from the runner pods (keys.py); None: not shown
+    access: Cond | None = None  # AccessRestricted (access.py of the operator), None if not checked
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def status(found: Findings, rollout: Rollout, previous: Mapping[str, Any]) -> di
                 "SecretResolved": found.secret,
                 **({"KeysAccepted": found.keys} if found.keys is not None else {}),
                 "Ready": cond,
+                **({"AccessRestricted": found.access} if found.access is not None else {}),
             },
             previous.get("conditions") or [],
             found.generation,
@@ -139,7 +141,9 @@ def events(new: Mapping[str, Any], previous: Mapping[str, Any]) -> list[tuple[st
         warning = ("Warning", cond["reason"], cond["message"])
         retired = cond["reason"] == "ModelRetired"  # valid, but worth one Warning
         problem = retired or (
-            cond["status"] == "False" and cond["reason"] in ("InvalidSpec", "SecretMissing", "KeyRejected")
+            cond["status"] == "False"
+            and cond["reason"]
+            in ("InvalidSpec", "SecretMissing", "KeyRejected", "Anonymous", "NoCredentials")
         )
         if problem and news and warning not in found:  # SecretResolved (KeysAccepted) and Ready say it both
             found.append(warning)

@@ -10,9 +10,13 @@ from the operator's config, only if the assistant sets `playground: true`.
 The config is validated before anything starts; a bad one exits 2 with the path of the bad field.
 An AIAssistant YAML becomes the config the operator would render from it (the contract's
 `parse_spec` + `to_runner_config`, with the models AIASSISTANT_EXTRA_MODELS allows).
-API keys come only from env vars (XAI_API_KEY, OPENAI_API_KEY, ...) and are never logged.
+API keys come only from env vars (XAI_API_KEY, OPENAI_API_KEY, ...) and are never logged; so are
+the access tokens (AIASSISTANT_ACCESS_TOKENS, TWILIO_AUTH_TOKEN; see access.py).
 At start each provider key is checked with the provider's cheapest authenticated call (key_check.py):
 a rejected key exits 3 with a termination message (--termination-log) naming its env var.
+Every URL of the config passes the contract's URL policy again at start (urls.py: defence in depth
+behind the operator); a local `--assistant FILE` run may also name loopback URLs, and `--base-url`
+is the operator of the command's own choice.
 SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
 period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS; default: the longest a session may last,
 maxCallSeconds or taskTimeoutSeconds, so none is cut) to finish, then exit 0.
@@ -46,6 +50,7 @@ from aiassistant_contract.runner_config import (
     PORT,
     RunnerConfig,
 )
+from aiassistant_contract.urls import check_urls
 
 from . import fallbacks, key_check
 from .logs import setup_logging
@@ -203,11 +208,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def load(args: argparse.Namespace) -> RunnerConfig:
     if args.assistant is not None:
         config = load_assistant_file(args.assistant)
+        problems = check_urls(config, config.allowed_http_hosts, allow_loopback=True, root="")
+        source = str(args.assistant)
     else:
         path = args.config or os.environ.get(CONFIG_ENV)
         if not path:
             raise ConfigError(f"no config: pass --config FILE, set {CONFIG_ENV}, or pass --assistant FILE")
         config = load_config_file(Path(path))
+        problems = check_urls(config, config.allowed_http_hosts, root="")
+        source = str(path)
+    if problems:
+        raise ConfigError(f"invalid runner config {source}: " + "; ".join(problems))
     if args.base_url:
         if not args.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"--base-url: an http(s) URL is required, got {args.base_url!r}")
@@ -239,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .server import create_app
 
     app = create_app(state)
+    log.info("access: %s", state.access.describe())
     log.info(
         "serving assistant %s (%s) on %s:%d",
         state.metrics.assistant,

@@ -1,8 +1,10 @@
 """Voice calls: `WS /v1/calls/{serializer}` — one Pipecat pipeline per accepted socket.
 
-server.py accepts the socket and checks the serializer is enabled; `handle_call` admits the session,
-reads the telephony provider's `start` message where there is one (it carries the stream id the
-serializer must echo), builds the pipeline (pipelines.py) and runs it until the call ends:
+server.py accepts the socket and checks the serializer is enabled and the caller's credentials at
+the upgrade; `handle_call` reads the telephony provider's `start` message where there is one (it
+carries the stream id the serializer must echo, and possibly the stream token) within
+`limits.callStartSeconds`, and only then admits the session: a socket that never sends `start`
+never holds a session slot. Then it builds the pipeline (pipelines.py) and runs it until the call ends:
   - the client closes the socket (the pipeline is cancelled, the session ends cleanly),
   - the model calls the built-in `end_call` tool (after its goodbye is spoken),
   - `maxCallSeconds` passes (the pipeline ends gracefully),
@@ -49,8 +51,8 @@ SAMPLE_RATES: Mapping[str, int] = {
     "exotel": 8000,
 }
 
-HANDSHAKE_SECONDS = 10.0  # a telephony stream sends `connected`/`start` right away
 HANDSHAKE_MESSAGES = 5  # messages read while looking for `start`
+HANDSHAKE_MESSAGE_BYTES = 65_536  # a `start` message is a few hundred bytes
 
 
 class HandshakeError(ValueError):
@@ -63,25 +65,31 @@ async def handle_call(
     state: RunnerState,
     *,
     observers: Sequence[BaseObserver] = (),
+    authenticated: bool = True,
 ) -> None:
     """Run one call on an accepted socket until it ends. Raises CapacityError when not admitted.
 
-    `observers` are added to the pipeline's (the voice benchmark times VAD stop with one).
+    `authenticated=False`: the upgrade carried no credential, so the telephony `start` message must
+    carry the stream token (access.py). `observers` are added to the pipeline's (the voice benchmark
+    times VAD stop with one).
     """
+    from .access import Refused
+
     config = state.config
     if not config.voice_ready():  # a pipeline without stt or tts (realtime needs neither)
         await _close(websocket, WS_POLICY_VIOLATION, "voice calls need stt and tts in the assistant spec")
         return
+    try:
+        frame_serializer = await create_serializer(
+            websocket, serializer, config.limits.call_start_seconds, state, authenticated
+        )
+    except (HandshakeError, Refused) as err:
+        log.warning("call refused: %s", err)
+        await _close(websocket, WS_POLICY_VIOLATION, str(err)[:120])
+        return
+    except WebSocketDisconnect:
+        return
     async with state.sessions.open("call") as session:
-        try:
-            frame_serializer = await create_serializer(websocket, serializer)
-        except HandshakeError as err:
-            log.warning("call refused: %s", err)
-            session.fail()
-            await _close(websocket, WS_POLICY_VIOLATION, str(err))
-            return
-        except WebSocketDisconnect:
-            return
         await _run(websocket, frame_serializer, serializer, state, observers, session)
 
 
@@ -142,45 +150,64 @@ async def _run(
     await _close(websocket, 1000, "call ended")
 
 
-async def create_serializer(websocket: WebSocket, name: str) -> FrameSerializer:
-    """The Pipecat serializer for `name`; telephony ones read the stream's `start` message first."""
+async def create_serializer(
+    websocket: WebSocket,
+    name: str,
+    start_seconds: float = 5.0,
+    state: RunnerState | None = None,
+    authenticated: bool = True,
+) -> FrameSerializer:
+    """The Pipecat serializer for `name`; telephony ones read the stream's `start` message first
+    (within `start_seconds`) and, if not `authenticated` at the upgrade, check its stream token."""
     if name == "protobuf":
         from pipecat.serializers.protobuf import ProtobufFrameSerializer
 
         return ProtobufFrameSerializer()
-    start = await read_start_message(websocket)
+    start = await read_start_message(websocket, start_seconds)
+    if not authenticated and state is not None:
+        state.access.check_stream_token(websocket.scope, name, start)
     return telephony_serializer(name, start)
 
 
-async def read_start_message(websocket: WebSocket) -> dict[str, Any]:
+async def read_start_message(websocket: WebSocket, seconds: float = 5.0) -> dict[str, Any]:
     """The first `{"event": "start", ...}` JSON message (providers may send `connected` before it)."""
 
     async def read() -> dict[str, Any]:
         for _ in range(HANDSHAKE_MESSAGES):
             text = await websocket.receive_text()
+            if len(text) > HANDSHAKE_MESSAGE_BYTES:
+                raise HandshakeError(f"handshake message over {HANDSHAKE_MESSAGE_BYTES} bytes")
             try:
                 message = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(message, dict) and message.get("event") == "start":
                 return message
         raise HandshakeError(f"no 'start' event in the first {HANDSHAKE_MESSAGES} messages")
 
     try:
-        return await asyncio.wait_for(read(), HANDSHAKE_SECONDS)
+        return await asyncio.wait_for(read(), seconds)
     except TimeoutError:
-        raise HandshakeError(f"no 'start' event within {HANDSHAKE_SECONDS:g}s") from None
+        raise HandshakeError(f"no 'start' event within {seconds:g}s") from None
     except KeyError:  # a binary frame where text was expected
         raise HandshakeError("expected the provider's JSON 'start' message, got binary data") from None
 
 
 def telephony_serializer(name: str, message: Mapping[str, Any]) -> FrameSerializer:
-    """The serializer of a telephony media stream, from its `start` message."""
+    """The serializer of a telephony media stream, from its `start` message; HandshakeError (close
+    1008 with its message) for any message that is not the provider's shape."""
     start = message.get("start") or {}
+    if not isinstance(start, Mapping):
+        raise HandshakeError(f"{name} 'start' message: start must be an object")
 
     def need(value: Any, field: str) -> str:
-        if not value or not isinstance(value, str):
-            raise HandshakeError(f"{name} 'start' message lacks {field}")
+        if not value or not isinstance(value, str) or len(value) > 256:
+            raise HandshakeError(f"{name} 'start' message lacks {field} (a string)")
+        return value
+
+    def optional(value: Any, field: str) -> str | None:
+        if value is not None and (not isinstance(value, str) or len(value) > 256):
+            raise HandshakeError(f"{name} 'start' message: {field} must be a string")
         return value
 
     if name == "twilio":
@@ -188,17 +215,23 @@ def telephony_serializer(name: str, message: Mapping[str, Any]) -> FrameSerializ
 
         return TwilioFrameSerializer(
             stream_sid=need(start.get("streamSid"), "start.streamSid"),
-            call_sid=start.get("callSid"),
+            call_sid=optional(start.get("callSid"), "start.callSid"),
             params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
         )
     if name == "telnyx":
         from pipecat.serializers.telnyx import TelnyxFrameSerializer
 
+        media_format = start.get("media_format") or {}
+        if not isinstance(media_format, Mapping):
+            raise HandshakeError("telnyx 'start' message: start.media_format must be an object")
+        encoding = optional(media_format.get("encoding"), "start.media_format.encoding") or "PCMU"
+        if encoding not in ("PCMU", "PCMA"):
+            raise HandshakeError(f"telnyx 'start' message: encoding {encoding[:20]!r} is not PCMU or PCMA")
         return TelnyxFrameSerializer(
             stream_id=need(message.get("stream_id"), "stream_id"),
-            outbound_encoding=(start.get("media_format") or {}).get("encoding") or "PCMU",
+            outbound_encoding=encoding,
             inbound_encoding="PCMU",
-            call_control_id=start.get("call_control_id"),
+            call_control_id=optional(start.get("call_control_id"), "start.call_control_id"),
             params=TelnyxFrameSerializer.InputParams(auto_hang_up=False),
         )
     if name == "plivo":
@@ -206,14 +239,15 @@ def telephony_serializer(name: str, message: Mapping[str, Any]) -> FrameSerializ
 
         return PlivoFrameSerializer(
             stream_id=need(start.get("streamId"), "start.streamId"),
-            call_id=start.get("callId"),
+            call_id=optional(start.get("callId"), "start.callId"),
             params=PlivoFrameSerializer.InputParams(auto_hang_up=False),
         )
     if name == "exotel":
         from pipecat.serializers.exotel import ExotelFrameSerializer
 
         return ExotelFrameSerializer(
-            stream_sid=need(start.get("stream_sid"), "start.stream_sid"), call_sid=start.get("call_sid")
+            stream_sid=need(start.get("stream_sid"), "start.stream_sid"),
+            call_sid=optional(start.get("call_sid"), "start.call_sid"),
         )
     raise HandshakeError(f"unknown serializer {name!r}")
 

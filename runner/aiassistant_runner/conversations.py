@@ -14,7 +14,9 @@ uses its own from the pod's env).
 - `stream: true` answers with SSE chunks shaped like OpenAI's, then `data: [DONE]`;
   `stream_options.include_usage` adds the usage chunk. Non-streaming answers one chat.completion.
 - Bad input: 400 with an OpenAI-style error whose `param` names the field. A draining pod or one at
-  maxSessionsPerPod: 503 (Retry-After: 1). An upstream LLM failure is not an HTTP error: the answer
+  maxSessionsPerPod: 503 (Retry-After: 1). Bounds (`limits`, bounds.py): a body over maxBodyBytes
+  is 413, more than maxMessages messages or JSON deeper than maxJsonDepth 400, a turn longer than
+  turnTimeoutSeconds 504 (streamed: an error event); a client that goes away cancels its turn. An upstream LLM failure is not an HTTP error: the answer
   ends with a short apology (header `X-AIAssistant-Finish: error`) and is counted in metrics.
 """
 
@@ -32,6 +34,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from aiassistant_contract.runner_config import LimitsConfig
+
+from .bounds import BodyTooLarge, ClientGone, json_depth, read_body, until_done
 from .sessions import CapacityError
 from .state import RunnerState
 from .turns import TurnResult
@@ -80,14 +85,40 @@ def unavailable(err: CapacityError) -> JSONResponse:
     return openai_error(503, str(err), type_="service_unavailable", code=err.reason.replace(" ", "_"))
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
+async def read_json_object(request: Request, limits: LimitsConfig | None = None) -> dict[str, Any]:
+    """The request's JSON object, within `limits` (BodyTooLarge past maxBodyBytes; RequestError
+    for anything that is not a JSON object no deeper than maxJsonDepth)."""
+    limits = limits or LimitsConfig()
+    raw = await read_body(request, limits.max_body_bytes)
     try:
-        body = json.loads(await request.body())
-    except ValueError:
+        body = json.loads(raw)
+    except RecursionError:
+        raise RequestError(
+            None, f"the request body is nested deeper than {limits.max_json_depth} levels"
+        ) from None
+    except ValueError:  # also bytes that are not UTF-8
         raise RequestError(None, "the request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise RequestError(None, "the request body must be a JSON object")
+    if json_depth(body, limits.max_json_depth) > limits.max_json_depth:
+        raise RequestError(
+            None,
+            f"the request body is nested deeper than {limits.max_json_depth} levels (limits.maxJsonDepth)",
+        )
     return body
+
+
+def too_large(err: BodyTooLarge) -> JSONResponse:
+    return openai_error(413, str(err), code="request_too_large")
+
+
+def turn_timeout(seconds: float) -> JSONResponse:
+    return openai_error(
+        504,
+        f"the answer did not finish within {seconds:g}s (limits.turnTimeoutSeconds)",
+        type_="timeout",
+        code="turn_timeout",
+    )
 
 
 def _text_content(content: Any, where: str) -> str | None:
@@ -106,10 +137,12 @@ def _text_content(content: Any, where: str) -> str | None:
     return "".join(texts)
 
 
-def parse_messages(raw: Any) -> list[dict[str, Any]]:
+def parse_messages(raw: Any, max_messages: int = 256) -> list[dict[str, Any]]:
     """Validate an OpenAI `messages` list; return plain dicts the LLM context takes."""
     if not isinstance(raw, list) or not raw:
         raise RequestError("messages", "a non-empty list of messages is required")
+    if len(raw) > max_messages:
+        raise RequestError("messages", f"at most {max_messages} messages per request (limits.maxMessages)")
     messages: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         where = f"messages[{i}]"
@@ -123,6 +156,8 @@ def parse_messages(raw: Any) -> list[dict[str, Any]]:
             "content": _text_content(item.get("content"), f"{where}.content"),
         }
         if role == "assistant" and item.get("tool_calls"):
+            if not isinstance(item["tool_calls"], list):
+                raise RequestError(f"{where}.tool_calls", "must be a list of tool calls")
             message["tool_calls"] = item["tool_calls"]
         elif role == "tool":
             if not isinstance(item.get("tool_call_id"), str):
@@ -134,7 +169,7 @@ def parse_messages(raw: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
+def parse_chat_request(body: dict[str, Any], max_messages: int = 256) -> ChatRequest:
     for name in CLIENT_TOOL_FIELDS:
         if body.get(name):
             raise RequestError(
@@ -150,7 +185,9 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
         raise RequestError("stream_options", "must be an object")
     if body.get("n", 1) != 1:
         raise RequestError("n", "only n=1 is supported")
-    return ChatRequest(parse_messages(body.get("messages")), stream, bool(options.get("include_usage")))
+    return ChatRequest(
+        parse_messages(body.get("messages"), max_messages), stream, bool(options.get("include_usage"))
+    )
 
 
 def usage(result: TurnResult) -> dict[str, int]:
@@ -176,10 +213,13 @@ def answered_by(result: TurnResult, state: RunnerState) -> str:
 
 
 async def chat_completions(request: Request, state: RunnerState) -> Response:
+    limits = state.config.limits
     try:
-        chat = parse_chat_request(await read_json_object(request))
+        chat = parse_chat_request(await read_json_object(request, limits), limits.max_messages)
     except RequestError as err:
         return openai_error(400, str(err), param=err.param)
+    except BodyTooLarge as err:
+        return too_large(err)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if chat.stream:
@@ -195,7 +235,16 @@ async def chat_completions(request: Request, state: RunnerState) -> Response:
         )
     try:
         async with state.sessions.open("text") as session:
-            result = await state.turns.run(chat.messages)
+            try:
+                result = await until_done(
+                    request, state.turns.run(chat.messages), limits.turn_timeout_seconds
+                )
+            except (TimeoutError, ClientGone) as err:
+                session.fail()
+                if isinstance(err, ClientGone):
+                    return Response(status_code=499)  # nobody reads it: the session is free now
+                log.warning("text turn timed out after %gs", limits.turn_timeout_seconds)
+                return turn_timeout(limits.turn_timeout_seconds)
             if result.failed:
                 session.fail()
     except CapacityError as err:
@@ -246,11 +295,20 @@ async def _stream(
 
             turn = asyncio.create_task(state.turns.run(chat.messages, on_text=on_text, result=answer))
             turn.add_done_callback(lambda _: pieces.put_nowait(None))
+            seconds = state.config.limits.turn_timeout_seconds
             try:
                 yield event({"role": "assistant", "content": ""})
-                while (piece := await pieces.get()) is not None:
-                    yield event({"content": piece})
+                async with asyncio.timeout(seconds):
+                    while (piece := await pieces.get()) is not None:
+                        yield event({"content": piece})
                 result = turn.result()
+            except TimeoutError:
+                session.fail()
+                log.warning("text turn timed out after %gs", seconds)
+                yield _error_event(
+                    f"the answer did not finish within {seconds:g}s (limits.turnTimeoutSeconds)", "timeout"
+                )
+                return
             except Exception:
                 session.fail()
                 log.exception("text conversation failed")

@@ -113,6 +113,20 @@ class Metrics:
             [*a, "provider", "env", "result"],
             registry=r,
         )
+        self.access_refusals = Counter(
+            "aiassistant_access_refused",
+            "Requests and call sockets refused by access control (reason: missing, invalid, "
+            "rate_limited, no_credentials).",
+            [*a, "endpoint", "reason"],
+            registry=r,
+        )
+        self.llm_protocol_errors = Counter(
+            "aiassistant_llm_protocol_errors",
+            "Upstream 200 answers that were not the protocol (HTML, a stream without a finish).",
+            a,
+            registry=r,
+        )
+        self.llm_protocol_errors.labels(assistant)
         for kind in SESSION_KINDS:  # expose zeros from the start: dashboards and rate() like that
             self.active_sessions.labels(assistant, kind).set(0)
             self.sessions_total.labels(assistant, kind)
@@ -138,6 +152,9 @@ class Metrics:
 
     def session_rejected(self, kind: SessionKind, reason: str) -> None:
         self.sessions_rejected.labels(self.assistant, kind, reason).inc()
+
+    def access_refused(self, endpoint: str, reason: str) -> None:
+        self.access_refusals.labels(self.assistant, endpoint, reason).inc()
 
     # -- services -------------------------------------------------------------------------------
     def llm_error(self) -> None:

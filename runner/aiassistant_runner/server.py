@@ -8,9 +8,14 @@
     WS   /v1/calls/{serializer}    voice call (calls.py)
     GET  /playground               browser playground, if the assistant enables it (playground.py)
 
-Calls: the route accepts the socket, refuses an unknown or not-enabled serializer (close 1008) or a
-pod that is not ready (close 1013, "try again later"), then hands the accepted socket to
-`calls.handle_call(websocket, serializer, state)`, which admits the session itself with
+Access (access.py): every /v1 request needs credentials unless the assistant is anonymous; HTTP is
+checked by `AccessMiddleware` (401, OpenAI-shaped), calls by the route below (close 1008).
+
+Calls: the route accepts the socket (selecting the `aiassistant` subprotocol if offered), refuses an
+unknown or not-enabled serializer (close 1008), a caller without credentials (close 1008) or a pod
+that is not ready (close 1013, "try again later"), then hands the accepted socket to
+`calls.handle_call(websocket, serializer, state)`, which reads the telephony `start` message (and
+checks a stream token) within `limits.callStartSeconds` and only then admits the session with
 `async with state.sessions.open("call")`; a CapacityError from there also closes with 1013.
 """
 
@@ -29,6 +34,7 @@ from starlette.websockets import WebSocketState
 from aiassistant_contract.runner_config import SERIALIZERS
 
 from . import __version__
+from .access import SUBPROTOCOL, AccessMiddleware, Refused
 from .calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
 from .sessions import CapacityError
 from .state import RunnerState
@@ -71,6 +77,7 @@ def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.runner = state
+    app.add_middleware(AccessMiddleware, access=state.access)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -106,19 +113,25 @@ def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
 
     @app.websocket("/v1/calls/{serializer}")
     async def calls(websocket: WebSocket, serializer: str) -> None:
-        await websocket.accept()
+        offered = websocket.scope.get("subprotocols") or []
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         enabled = state.config.transport.serializers
         if serializer not in enabled:
             what = "not enabled for this assistant" if serializer in SERIALIZERS else "unknown"
-            reason = f"serializer {serializer!r} is {what} (served: {', '.join(enabled)})"
-            await websocket.close(WS_POLICY_VIOLATION, reason)
+            reason = f"serializer {serializer[:40]!r} is {what} (served: {', '.join(enabled)})"
+            await websocket.close(WS_POLICY_VIOLATION, reason[:120])
+            return
+        try:
+            authenticated = state.access.check_call(websocket.scope, serializer)
+        except Refused as refused:
+            await websocket.close(WS_POLICY_VIOLATION, str(refused)[:120])
             return
         not_ready = state.sessions.not_ready_reason()
         if not_ready is not None:
             await websocket.close(WS_TRY_AGAIN_LATER, f"runner is {not_ready}")
             return
         try:
-            await handle_call(websocket, serializer, state)
+            await handle_call(websocket, serializer, state, authenticated=authenticated)
         except CapacityError as err:
             if websocket.application_state != WebSocketState.DISCONNECTED:
                 await websocket.close(WS_TRY_AGAIN_LATER, str(err))

@@ -11,6 +11,7 @@ from aiassistant_contract.engines import EngineModel, registry_from_env
 from aiassistant_contract.errors import require_env
 from aiassistant_contract.runner_config import DRAIN_SECONDS_ENV, RunnerConfig
 
+from .access import Access
 from .metrics import Metrics
 from .sessions import Sessions
 from .tools import ToolRunner
@@ -28,6 +29,7 @@ class RunnerState:
     metrics: Metrics
     tools: ToolRunner
     engine: EngineModel
+    access: Access
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     # Seconds active sessions may take to finish after SIGTERM (env DRAIN_SECONDS_ENV; default: the
     # longest a session may last, so none is cut). The operator sets the pod's
@@ -60,6 +62,7 @@ class RunnerState:
             metrics=metrics,
             tools=ToolRunner(config.tools, metrics),
             engine=config.engine(registry),
+            access=Access(config, env, metrics),
             environ=env,
             drain_seconds=drain_seconds,
         )

@@ -24,7 +24,6 @@ Bad input: 400 naming the field; draining or at capacity: 503 (OpenAI-style erro
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -34,7 +33,15 @@ from fastapi.responses import JSONResponse, Response
 
 from aiassistant_contract.runner_config import STOP_SERVICE, key_value_lines
 
-from .conversations import RequestError, model_header, openai_error, read_json_object, unavailable
+from .bounds import BodyTooLarge, ClientGone, until_done
+from .conversations import (
+    RequestError,
+    model_header,
+    openai_error,
+    read_json_object,
+    too_large,
+    unavailable,
+)
 from .sessions import CapacityError
 from .state import RunnerState
 from .turns import TurnResult
@@ -69,17 +76,21 @@ def parse_task(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def run_task(request: Request, state: RunnerState) -> Response:
     try:
-        messages = parse_task(await read_json_object(request))
+        messages = parse_task(await read_json_object(request, state.config.limits))
     except RequestError as err:
         return openai_error(400, str(err), param=err.param)
+    except BodyTooLarge as err:
+        return too_large(err)
     result = TurnResult()
     timeout = state.config.task_timeout_seconds
     try:
         async with state.sessions.open("task") as session:
             try:
-                async with asyncio.timeout(timeout):
-                    await state.turns.run(messages, task=True, result=result)
+                await until_done(request, state.turns.run(messages, task=True, result=result), timeout)
                 status = _STATUS[result.finish]
+            except ClientGone:
+                session.fail()
+                return Response(status_code=499)  # nobody reads it: the session is free now
             except TimeoutError:
                 status = "timeout"
                 log.warning(

@@ -18,6 +18,8 @@ serves the same request with a fraction of the overhead (see benchmarks/runner.p
 
 Upstream failures (5xx, timeouts, a garbled stream) end the turn with a short apology appended to
 whatever was said, and count in `aiassistant_llm_errors`; the key never appears in a log or reply.
+So does a 200 that is not the protocol — an HTML page, a stream that ends without a finish_reason
+or `[DONE]` — (also counted in `aiassistant_llm_protocol_errors`): never a successful empty answer.
 With `fallbacks`, a model round that fails before anything streamed (connection error, timeout, 429,
 5xx, 401) is asked of the next model first (fallbacks.py); `TurnResult.model` says which answered.
 """
@@ -125,6 +127,10 @@ class _Candidate:
     rejected: frozenset[str]
 
 
+class LLMProtocolError(LLMTurnError):
+    """The upstream answered 200 with something that is not an OpenAI-compatible stream."""
+
+
 class TurnEngine:
     """Runs turns on one LLM service shared by every text conversation and task of the process."""
 
@@ -204,6 +210,8 @@ class TurnEngine:
                 round_ = await self._ask(candidates, context, instruction, result, on_text)
             except LLMTurnError as err:
                 self._state.metrics.llm_error()
+                if isinstance(err, LLMProtocolError):
+                    self._state.metrics.llm_protocol_errors.labels(self._state.metrics.assistant).inc()
                 log.warning("LLM request failed: %s", err)
                 result.finish, result.error = "error", str(err)
                 if not task:  # a conversation goes on: the user reads an apology, not an error
@@ -377,16 +385,30 @@ class TurnEngine:
                         )
                     await asyncio.sleep(RETRY_DELAY_SECONDS)
                     continue
+                content_type = response.headers.get("Content-Type", "")
+                if content_type and not content_type.startswith(("text/event-stream", "application/")):
+                    raise LLMProtocolError(
+                        f"HTTP 200 with {content_type.split(';')[0][:40]}, not an event stream"
+                    )
+                finished = False
                 async for line in response.content:
                     if not line.startswith(b"data:"):
                         continue  # blank separators, comments, event names
                     data = line[5:].strip()
                     if data == b"[DONE]":
                         return
-                    chunk = json.loads(data)
+                    try:
+                        chunk = json.loads(data)
+                    except (ValueError, RecursionError):
+                        raise LLMProtocolError("a stream event that is not JSON") from None
                     if not isinstance(chunk, dict) or "error" in chunk:
                         raise LLMTurnError("error event in the stream")
+                    choices = chunk.get("choices")
+                    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+                        finished = finished or bool(choices[0].get("finish_reason"))
                     yield chunk
+                if not finished:
+                    raise LLMProtocolError("the stream ended without a finish_reason or [DONE]")
                 return
 
     async def aclose(self) -> None:

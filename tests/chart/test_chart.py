@@ -32,6 +32,10 @@ SETTINGS_ENV = {
     "AIASSISTANT_METRICS_PORT",
     "AIASSISTANT_RUNNER_DRAIN_SECONDS",
     "AIASSISTANT_MODEL_PRICES",
+    "AIASSISTANT_ALLOWED_IMAGES",
+    "AIASSISTANT_ALLOWED_HTTP_HOSTS",
+    "AIASSISTANT_NETWORK_POLICY",
+    "AIASSISTANT_METRICS_NAMESPACE",
 }
 
 # Every option set at least once; each case renders and validates on its own.
@@ -192,6 +196,10 @@ def test_operator_deployment_defaults(tmp_path: Path) -> None:
     assert env["AIASSISTANT_RUNNER_DRAIN_SECONDS"] == "25"
     assert json.loads(env["AIASSISTANT_MODEL_PRICES"]) == {}
     assert not [o for o in objects if o["kind"] == "ConfigMap"]  # no dashboard unless asked
+    # Secure by default: spec.image only from the runner repository, plain http only in-cluster,
+    # a NetworkPolicy per assistant.
+    assert (env["AIASSISTANT_ALLOWED_IMAGES"], env["AIASSISTANT_ALLOWED_HTTP_HOSTS"]) == ("", "")
+    assert (env["AIASSISTANT_NETWORK_POLICY"], env["AIASSISTANT_METRICS_NAMESPACE"]) == ("true", "")
 
 
 def test_dashboard_configmap_and_prices(tmp_path: Path) -> None:

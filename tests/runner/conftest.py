@@ -64,9 +64,17 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
     async def start(
         engine: str = "grok", llm_timeout: float = 30.0, environ: dict[str, str] | None = None, **fields: Any
     ) -> Runner:
-        engine_model, model, engine_environ, key = ENGINES[engine]
-        environ = {**engine_environ, **(environ or {})}
-        data = {"engineModel": engine_model, "baseURL": fake.base_url, "initPrompt": PROMPT, **fields}
+        engine_model, model, keys, key = ENGINES[engine]
+        environ = {**keys, **(environ or {})}
+        # Anonymous unless a test sets access: these tests are about the endpoints, tests/runner/
+        # test_access.py about access.
+        data = {
+            "engineModel": engine_model,
+            "baseURL": fake.base_url,
+            "initPrompt": PROMPT,
+            "access": {"anonymous": True},
+            **fields,
+        }
         config = RunnerConfig.model_validate(data)
         state = RunnerState.create(config, environ=environ, drain_seconds=5)
         state.llm_timeout_seconds = llm_timeout

@@ -34,7 +34,7 @@ def test_grok_example_gets_its_key_from_the_named_secret(capsys: pytest.CaptureF
     code, out, err = run(capsys, "render", "-f", GROK)
     assert (code, err) == (0, "")
     docs = documents(out)
-    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service"]
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Deployment", "Service", "NetworkPolicy"]
     deployment = docs[1]
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {

@@ -29,7 +29,13 @@ def _assistant(name: str, **spec: Any) -> dict[str, Any]:
 def test_every_child_of_a_valid_name_is_a_valid_name(name: str) -> None:
     assert check_name(name) == name
     objects = render(_assistant(name, replicas=2), Settings())
-    assert {o["kind"] for o in objects} == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
+    assert {o["kind"] for o in objects} == {
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
     for obj in objects:
         assert DNS_1035.match(obj["metadata"]["name"]), obj["metadata"]["name"]
         assert len(obj["metadata"]["name"]) <= 63

@@ -153,7 +153,12 @@ def test_render_warns_of_a_retired_model_on_stderr_and_exits_0(
     path = assistant_file(tmp_path, "old-bot", engineModel="grok.grok-4-fast")
     assert cli.main(["render", "-f", path]) == 0
     out, err = capsys.readouterr()
-    assert [d["kind"] for d in yaml.safe_load_all(out) if d] == ["ConfigMap", "Deployment", "Service"]
+    assert [d["kind"] for d in yaml.safe_load_all(out) if d] == [
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+    ]
     assert err == (
         f"aiassistant-operator render: warning: {path}: AIAssistant default/old-bot: spec.engineModel: "
         "grok-4-fast was retired by xAI on 2026-05-15; requests are served by grok-4.3 at its price: "

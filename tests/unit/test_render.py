@@ -127,6 +127,7 @@ def test_objects_and_names() -> None:
         ("v1", "ConfigMap"),
         ("apps/v1", "Deployment"),
         ("v1", "Service"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
     ]
     assert {(o["metadata"]["name"], o["metadata"]["namespace"]) for o in objects} == {("bot-runner", "bots")}
     assert endpoint("bot", "bots") == "http://bot-runner.bots.svc:8000"
@@ -394,8 +395,10 @@ def test_image_and_resources_from_spec_else_settings() -> None:
     runner = container(render(assistant(), settings))
     assert (runner["image"], runner["imagePullPolicy"]) == ("reg/runner:2", "Always")
     assert runner["resources"] == settings.runner_resources
-    runner = container(render(assistant(image="mine:1", resources={"limits": {"memory": "3Gi"}}), settings))
-    assert runner["image"] == "mine:1"
+    runner = container(
+        render(assistant(image="reg/runner:3", resources={"limits": {"memory": "3Gi"}}), settings)
+    )
+    assert runner["image"] == "reg/runner:3"
     assert runner["resources"] == {"limits": {"memory": "3Gi"}}
     runner = container(render(assistant(), Settings.from_env({"AIASSISTANT_RUNNER_RESOURCES": "{}"})))
     assert "resources" not in runner

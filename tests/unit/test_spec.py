@@ -97,7 +97,13 @@ def test_spec_ai_fields_are_exactly_the_runner_fields() -> None:
     type and bounds (the runner's own definition is reused)."""
     runner = {f.alias or n: n for n, f in RunnerConfig.model_fields.items()}
     spec = {f.alias or n: n for n, f in AIAssistantSpec.model_fields.items() if n not in OPERATOR_ONLY_FIELDS}
-    assert set(spec) == set(runner) - {"name", "namespace", "allowUnlistedModels", "price"}
+    assert set(spec) == set(runner) - {
+        "name",
+        "namespace",
+        "allowUnlistedModels",
+        "price",
+        "allowedHttpHosts",
+    }
     runner_schema = RunnerConfig.model_json_schema(by_alias=True)["properties"]
     spec_schema = AIAssistantSpec.model_json_schema(by_alias=True)["properties"]
     for key in ("maxSessionsPerPod", "maxCallSeconds", "taskTimeoutSeconds", "smartTurn", "parameters"):

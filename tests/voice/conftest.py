@@ -42,6 +42,7 @@ def voice_config(fake: FakeOpenAI, **fields: Any) -> RunnerConfig:
         "stt": {"type": "openai", "baseURL": fake.base_url},
         "tts": {"type": "openai", "baseURL": fake.base_url},
         "transport": {"serializers": ["protobuf", "twilio", "telnyx", "plivo", "exotel"]},
+        "access": {"anonymous": True},  # tests/voice/test_call_access.py sets its own
         **fields,
     }
     return RunnerConfig.model_validate(data)
