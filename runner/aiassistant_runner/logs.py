@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping
 
 from aiassistant_contract.engines import BUILTIN
+from aiassistant_contract.runner_config import ACCESS_TOKENS_ENV, TWILIO_AUTH_TOKEN_ENV
 from aiassistant_contract.speech import STT_PROVIDERS, TTS_PROVIDERS
 
 MASK = "***"
@@ -36,7 +37,10 @@ class Redactor:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Redactor:
         env = os.environ if environ is None else environ
-        return cls(env.get(name, "") for name in key_env_vars())
+        access = [TWILIO_AUTH_TOKEN_ENV, ACCESS_TOKENS_ENV]  # the tokens file: one token per line
+        values = [env.get(name, "") for name in key_env_vars()]
+        values += [line.strip() for name in access for line in env.get(name, "").splitlines()]
+        return cls(values)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:

@@ -39,11 +39,14 @@ def example_manifest(filename: str) -> tuple[str, str]:
     return document["metadata"]["name"], json.dumps(document)
 
 
-def secret_manifest(value: str) -> str:
+ACCESS_TOKEN = "e2e-access-token-0123456789abcdef"
+LABELS = {"aiassistant.dev/credentials": "true"}  # the operator uses only labelled Secrets
+
+
+def secret_manifest(value: str, name: str = "xai-key", key: str = "api-key") -> str:
     data = base64.b64encode(value.encode()).decode()
-    return json.dumps(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "xai-key"}, "data": {"api-key": data}}
-    )
+    metadata = {"name": name, "labels": LABELS}
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": {key: data}})
 
 
 def diagnostics(kube: Cluster) -> str:
@@ -85,6 +88,7 @@ def assistant(cluster: Cluster) -> Iterator[dict[str, Any]]:
     kube.apply(fake.replace("__RUNNER_IMAGE__", RUNNER_IMAGE), NAMESPACE)
     kube.kubectl("rollout", "status", "deployment/fake-llm", "-n", NAMESPACE, "--timeout=180s", timeout=200)
     kube.apply(secret_manifest(FIRST_KEY), NAMESPACE)
+    kube.apply(secret_manifest(ACCESS_TOKEN, "support-bot-access", "tokens"), NAMESPACE)
     name, manifest = example_manifest("grok-assistant.yaml")
     assert name == NAME
     kube.apply(manifest, NAMESPACE)
@@ -122,7 +126,7 @@ def test_ready_assistant_reports_its_model_and_endpoint(cluster: Cluster, assist
 
 
 def test_text_conversation_through_the_openai_client(runner_url: str) -> None:
-    client = OpenAI(base_url=f"{runner_url}/v1", api_key="not-used-by-the-runner", timeout=60)
+    client = OpenAI(base_url=f"{runner_url}/v1", api_key=ACCESS_TOKEN, timeout=60)
     history: list[Any] = [{"role": "user", "content": "What are your opening hours?"}]
     first = client.chat.completions.create(model="grok-4.3", messages=history)
     assert (first.choices[0].message.content or "").strip() == FAKE_TEXT
@@ -136,6 +140,7 @@ def test_task(runner_url: str) -> None:
     response = httpx.post(
         f"{runner_url}/v1/tasks",
         json={"input": "Summarise ticket 42.", "parameters": {"ticket": "42"}},
+        headers={"Authorization": f"Bearer {ACCESS_TOKEN}"},
         timeout=60,
     )
     assert response.status_code == 200, response.text

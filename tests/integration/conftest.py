@@ -120,13 +120,15 @@ def assistant(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def secret(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "stringData": data,
-    }
+CREDENTIALS_LABELS = {"aiassistant.dev/credentials": "true"}  # the only Secrets assistants may use
+
+
+def secret(name: str, namespace: str, labelled: bool = True, **data: str) -> dict[str, Any]:
+    """A Secret with `data` (stringData); labelled for assistants' use unless `labelled=False`."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labelled:
+        metadata["labels"] = dict(CREDENTIALS_LABELS)
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "stringData": data}
 
 
 async def eventually(

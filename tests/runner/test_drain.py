@@ -19,7 +19,8 @@ ASK = {"messages": [{"role": "user", "content": "tell me a story"}], "stream": T
 
 
 def config(fake: FakeOpenAI) -> dict[str, object]:
-    return {"engineModel": "grok.grok-3", "baseURL": fake.base_url, "name": "drainer"}
+    # The operator's config refuses loopback URLs; --base-url (the command line's choice) may name one.
+    return {"engineModel": "grok.grok-3", "name": "drainer", "access": {"anonymous": True}}
 
 
 def stream_text(url: str, out: list[str]) -> None:
@@ -44,7 +45,13 @@ def wait_for(predicate: object, timeout: float = 10) -> None:
 
 def test_sigterm_drains_the_active_session_then_exits_0(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     runner = RunnerProcess.with_config(
-        tmp_path, config(threaded_fake), {"XAI_API_KEY": XAI_KEY}, "--drain-seconds", "10"
+        tmp_path,
+        config(threaded_fake),
+        {"XAI_API_KEY": XAI_KEY},
+        "--base-url",
+        threaded_fake.base_url,
+        "--drain-seconds",
+        "10",
     )
     try:
         runner.wait_ready()
@@ -69,7 +76,13 @@ def test_sigterm_drains_the_active_session_then_exits_0(tmp_path: Path, threaded
 
 def test_grace_period_bounds_the_drain(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     runner = RunnerProcess.with_config(
-        tmp_path, config(threaded_fake), {"XAI_API_KEY": XAI_KEY}, "--drain-seconds", "0.5"
+        tmp_path,
+        config(threaded_fake),
+        {"XAI_API_KEY": XAI_KEY},
+        "--base-url",
+        threaded_fake.base_url,
+        "--drain-seconds",
+        "0.5",
     )
     try:
         runner.wait_ready()

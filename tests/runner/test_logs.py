@@ -14,6 +14,9 @@ from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 from tests.runner.conftest import XAI_KEY
 from tests.runner.process import RunnerProcess
 
+ACCESS_TOKEN = "access-token-for-the-log-test-3f9a"
+AUTH = {"Authorization": f"Bearer {ACCESS_TOKEN}"}
+
 
 def test_keys_never_logged(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     # An AIAssistant YAML pointed at a local LLM, as a developer runs one (--assistant, --base-url).
@@ -30,7 +33,9 @@ def test_keys_never_logged(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     path = tmp_path / "assistant.yaml"
     path.write_text(yaml.safe_dump(assistant))
     args = ["--assistant", str(path), "--base-url", threaded_fake.base_url, "--log-level", "DEBUG"]
-    runner = RunnerProcess(tmp_path, args, {"XAI_API_KEY": XAI_KEY})
+    runner = RunnerProcess(
+        tmp_path, args, {"XAI_API_KEY": XAI_KEY, "AIASSISTANT_ACCESS_TOKENS": ACCESS_TOKEN}
+    )
     try:
         runner.wait_ready()
         threaded_fake.script(
@@ -45,11 +50,21 @@ def test_keys_never_logged(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
         ask = {"messages": [{"role": "user", "content": "hi"}]}
         for stream in (False, False, True, False):
             assert (
-                httpx.post(f"{runner.url}/v1/chat/completions", json={**ask, "stream": stream}).status_code
+                httpx.post(
+                    f"{runner.url}/v1/chat/completions", json={**ask, "stream": stream}, headers=AUTH
+                ).status_code
                 == 200
             )
-        assert httpx.post(f"{runner.url}/v1/tasks", json={"input": "use the tool"}).status_code == 200
-        assert httpx.post(f"{runner.url}/v1/chat/completions", json={"messages": 1}).status_code == 400
+        assert (
+            httpx.post(f"{runner.url}/v1/tasks", json={"input": "use the tool"}, headers=AUTH).status_code
+            == 200
+        )
+        assert (
+            httpx.post(f"{runner.url}/v1/chat/completions", json={"messages": 1}, headers=AUTH).status_code
+            == 400
+        )
+        wrong = {"Authorization": f"Bearer {ACCESS_TOKEN[:-1]}x"}
+        assert httpx.post(f"{runner.url}/v1/chat/completions", json=ask, headers=wrong).status_code == 401
         runner.terminate()
         assert runner.proc.wait(10) == 0
     finally:
@@ -62,6 +77,7 @@ def test_keys_never_logged(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     assert "GrokLLMService" in log  # ...and Pipecat's DEBUG lines too
     assert XAI_KEY not in log  # ...without the key
     assert XAI_KEY[:12] not in log
+    assert ACCESS_TOKEN[:12] not in log and "access: 1 bearer token(s)" in log  # nor a token
 
 
 def test_redactor_masks_library_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,12 +81,13 @@ class CallClient:
     received: list[Received] = field(default_factory=list)
     closed_at: float | None = None
     close_code: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # of the upgrade (Authorization, signature)
     _ws: ClientConnection | None = None
     _reader: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def __aenter__(self) -> CallClient:
-        self._ws = await connect(self.url, max_size=None, open_timeout=10)
+        self._ws = await connect(self.url, max_size=None, open_timeout=10, additional_headers=self.headers)
         await self.handshake()
         self._reader = asyncio.create_task(self._read())
         return self
@@ -201,6 +202,7 @@ class MediaStreamCall(CallClient):
     chunk: int = 0
     stop_event: str = "clear"
     audio_event: str = "media"
+    parameters: dict[str, str] = field(default_factory=dict)  # custom stream parameters
 
     def opening(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -249,7 +251,7 @@ class TwilioCall(MediaStreamCall):
             "callSid": self.call_id,
             "accountSid": "AC00000000000000000000000000000001",
             "tracks": ["inbound"],
-            "customParameters": {},
+            "customParameters": dict(self.parameters),
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         }
         return [
@@ -283,6 +285,7 @@ class TelnyxCall(MediaStreamCall):
             "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1},
             "from": "+15550000001",
             "to": "+15550000002",
+            "custom_parameters": dict(self.parameters),
         }
         return [
             {"event": "connected", "version": "1.0.0"},
@@ -317,7 +320,8 @@ class PlivoCall(MediaStreamCall):
             "tracks": ["inbound"],
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
         }
-        return [{"event": "start", "sequenceNumber": 1, "start": start, "extra_headers": ""}]
+        extra = ";".join(f"{k}={v}" for k, v in self.parameters.items())  # Plivo's extraHeaders
+        return [{"event": "start", "sequenceNumber": 1, "start": start, "extra_headers": extra}]
 
     def media(self, payload: str) -> dict[str, Any]:
         media = {
@@ -349,6 +353,7 @@ class ExotelCall(MediaStreamCall):
             "from": "+15550000001",
             "to": "+15550000002",
             "media_format": {"encoding": "base64", "sample_rate": "8000", "bit_rate": "128kbps"},
+            "custom_parameters": dict(self.parameters),
         }
         return [
             {"event": "connected"},
