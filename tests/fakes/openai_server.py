@@ -50,6 +50,9 @@ class Reply:
     first_token_delay: float = 0.0  # seconds before the first chunk
     chunk_delay: float = 0.0  # seconds between chunks
     chunks: int = 0  # split text into this many chunks (0: one chunk per word)
+    raw: tuple[str, str] | None = None  # (content type, body): a 200 that is not the protocol
+    keepalive_seconds: float = 0.0  # send SSE comments this long before the first chunk
+    no_finish: bool = False  # the stream ends after the text: no finish_reason, no [DONE]
 
 
 @dataclass
@@ -160,6 +163,8 @@ class FakeOpenAI(LoopbackServer):
         reply = self._script.popleft() if self._script else Reply(text=self.default_text)
         if reply.status != 200:
             return _error(reply.status, f"scripted failure {reply.status}")
+        if reply.raw is not None:
+            return web.Response(status=200, content_type=reply.raw[0], text=reply.raw[1])
         if reply.first_token_delay:
             await asyncio.sleep(reply.first_token_delay)
         created, model = int(time.time()), body["model"]
@@ -196,6 +201,10 @@ class FakeOpenAI(LoopbackServer):
             }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
 
+        deadline = time.monotonic() + reply.keepalive_seconds
+        while time.monotonic() < deadline:  # a proxy or a stuck upstream keeping the stream open
+            await response.write(b": keep-alive\n\n")
+            await asyncio.sleep(0.1)
         await send({"role": "assistant", "content": ""})
         for i, piece in enumerate(_split(reply.text, reply.chunks)):
             if i and reply.chunk_delay:
@@ -205,6 +214,9 @@ class FakeOpenAI(LoopbackServer):
                 await response.write(b"data: {not json\n\n")
                 await response.write_eof()
                 return response
+        if reply.no_finish:
+            await response.write_eof()
+            return response
         for index, call in enumerate(reply.tool_calls):
             arguments = json.dumps(call.arguments)
             half = len(arguments) // 2

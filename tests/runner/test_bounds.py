@@ -1,0 +1,131 @@
+"""Bounded everything, on a real runner over real HTTP: body size (413), messages per request and
+JSON depth (400, never 500), one deadline per text turn (504, also for non-streamed requests whose
+upstream trickles keep-alives), a client that leaves frees its session at once, and an upstream 200
+that is not the protocol is an LLM error (counted; 502 for tasks), never an empty success."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.runner.conftest import Runner, StartRunner
+from tests.voice.conftest import wait_until
+
+ASK = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+def counter(runner: Runner, name: str) -> float:
+    labels = {"assistant": runner.state.metrics.assistant}
+    return runner.state.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/tasks"])
+async def test_bodies_over_the_limit_are_413(path: str, start_runner: StartRunner) -> None:
+    runner = await start_runner(limits={"maxBodyBytes": 65536})
+    big = (
+        {"input": "x" * 70_000}
+        if path == "/v1/tasks"
+        else {"messages": [{"role": "user", "content": "x" * 70_000}]}
+    )
+    response = await runner.client.post(path, json=big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+    async def chunked():  # no Content-Length: refused while reading, not after
+        for _ in range(100):
+            yield b" " * 4096
+
+    response = await runner.client.post(path, content=chunked(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_a_5_mb_body_is_refused_by_default(start_runner: StartRunner, fake: FakeOpenAI) -> None:
+    runner = await start_runner()
+    body = {"messages": [{"role": "user", "content": "x" * 5_000_000}]}
+    assert (await runner.client.post("/v1/chat/completions", json=body)).status_code == 413
+    assert fake.chat_requests() == []  # never forwarded
+
+
+async def test_too_many_messages_and_too_deep_json_are_400(
+    start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    runner = await start_runner(limits={"maxMessages": 10})
+    many = {"messages": [{"role": "user", "content": "x"}] * 11}
+    response = await runner.client.post("/v1/chat/completions", json=many)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "messages"
+    assert "at most 10 messages" in response.json()["error"]["message"]
+    for depth in (33, 100_000):  # the default maxJsonDepth is 32; 100,000 deep was a 500 once
+        deep = '{"messages": ' + "[" * depth + "]" * depth + "}"
+        for path in ("/v1/chat/completions", "/v1/tasks"):
+            response = await runner.client.post(
+                path, content=deep, headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 400, (path, depth, response.text)
+            assert "nested deeper than 32 levels" in response.json()["error"]["message"]
+    assert fake.chat_requests() == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_one_deadline_per_text_turn(stream: bool, start_runner: StartRunner, fake: FakeOpenAI) -> None:
+    runner = await start_runner(limits={"turnTimeoutSeconds": 1})
+    fake.script(Reply(text="too late", keepalive_seconds=5))  # each keep-alive resets a read timeout
+    started = time.monotonic()
+    response = await runner.client.post("/v1/chat/completions", json={**ASK, "stream": stream})
+    assert time.monotonic() - started < 3
+    if stream:
+        assert response.status_code == 200
+        events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
+        assert events[-1]["error"]["type"] == "timeout"
+    else:
+        assert response.status_code == 504
+        assert response.json()["error"] == {
+            "message": "the answer did not finish within 1s (limits.turnTimeoutSeconds)",
+            "type": "timeout",
+            "param": None,
+            "code": "turn_timeout",
+        }
+    await wait_until(lambda: runner.state.sessions.active == 0, 2)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/tasks"])
+async def test_a_client_that_leaves_frees_its_session_at_once(
+    path: str, start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    runner = await start_runner()
+    fake.script(Reply(text="slow", keepalive_seconds=30))
+    body = {"input": "x"} if path == "/v1/tasks" else ASK
+    async with httpx.AsyncClient(base_url=runner.url) as leaving:
+        request = asyncio.create_task(leaving.post(path, json=body, timeout=30))
+        await wait_until(lambda: runner.state.sessions.active == 1, 5)
+        request.cancel()  # the client goes away (its connection closes)
+        left = time.monotonic()
+    await wait_until(lambda: runner.state.sessions.active == 0, 5)
+    assert time.monotonic() - left < 2
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(raw=("text/html", "<html><body>Welcome to our login portal</body></html>")),
+        Reply(raw=("text/plain", "")),
+        Reply(text="half an answer", no_finish=True),
+    ],
+    ids=["html", "empty", "no-finish"],
+)
+async def test_an_upstream_200_that_is_not_the_protocol_is_an_llm_error(
+    reply: Reply, start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    runner = await start_runner()
+    fake.script(reply, reply)  # (the turn does not retry a 200)
+    chat = await runner.client.post("/v1/chat/completions", json=ASK)
+    assert chat.status_code == 200 and chat.headers["X-AIAssistant-Finish"] == "error"
+    assert "Sorry" in chat.json()["choices"][0]["message"]["content"]
+    task = await runner.client.post("/v1/tasks", json={"input": "do it"})
+    assert task.status_code == 502 and task.json()["status"] == "error"
+    assert counter(runner, "aiassistant_llm_errors_total") == 2
+    assert counter(runner, "aiassistant_llm_protocol_errors_total") == 2
