@@ -10,8 +10,14 @@
     through the runner; added = through-runner minus straight, at p50 and p99. The sweep stops once
     the runner's p99 is more than twice its p99 at the lowest level: `max_sessions_p99_within_2x`.
 (c) voice, if benchmarks/voice.py is present: its `bench_voice()` result is included as is.
+(d) authentication: the runner's whole ASGI app called in-process (no sockets, so no network
+    noise) with the same request, once as an anonymous assistant and once requiring one of three
+    bearer tokens (the request carries the last one), interleaved; added = the difference of the
+    medians. The request is a chat body the endpoint refuses with 400 before any LLM call, so auth
+    is the only difference.
 
 Aims (issue 4): ready <= 1.0 s and <= 150 MB; 200 concurrent conversations at p99 added <= 20 ms.
+Aim (issue 9): authentication adds <= 0.05 ms median per request.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 RUNNER = str(Path(sys.executable).parent / "aiassistant-runner")
-KEY = "xai-bench-key-0123456789"
+KEY = "xai-bench-key-0123456789"  # also the runner's access token (the clients send it)
 
 FAKE_FIRST_TOKEN_SECONDS = 0.2  # the fake model's time to first token
 ANSWER = "We are open Monday to Friday from nine to five, and on Saturday mornings."
@@ -109,18 +115,21 @@ def start_fake(port: int) -> subprocess.Popen[bytes]:
 
 def start_runner(fake_port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
-    config = {
-        "name": "bench",
-        "engineModel": "grok.grok-3",
-        "baseURL": f"http://127.0.0.1:{fake_port}/v1",
-        "maxSessionsPerPod": 10_000,
-    }
+    config = {"name": "bench", "engineModel": "grok.grok-3", "maxSessionsPerPod": 10_000}
     path = workdir / "config.json"
     path.write_text(json.dumps(config))
-    env = {**os.environ, "XAI_API_KEY": KEY, "AIASSISTANT_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "XAI_API_KEY": KEY,
+        "AIASSISTANT_ACCESS_TOKENS": KEY,
+        "AIASSISTANT_LOG_LEVEL": "WARNING",
+    }
     started = time.monotonic()
+    # The loopback fake by --base-url: an operator's config may not name a loopback URL.
+    base_url = f"http://127.0.0.1:{fake_port}/v1"
     proc = subprocess.Popen(
-        [RUNNER, "--config", str(path), "--host", "127.0.0.1", "--port", str(port)], env=env
+        [RUNNER, "--config", str(path), "--base-url", base_url, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
     )
     ready = wait_http(f"http://127.0.0.1:{port}/readyz", proc) - started
     return proc, f"http://127.0.0.1:{port}", ready
@@ -144,7 +153,9 @@ def bench_cold_start(fake_port: int, workdir: Path, runs: int = 3) -> dict[str, 
         rss.append(rss_mb(proc.pid))
         body = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
         request = urllib.request.Request(  # noqa: S310 (loopback http)
-            f"{url}/v1/chat/completions", body, {"Content-Type": "application/json"}
+            f"{url}/v1/chat/completions",
+            body,
+            {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
         )
         t0 = time.monotonic()
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
@@ -246,6 +257,78 @@ def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+# -- (d) authentication ------------------------------------------------------------------------
+def bench_auth(requests: int = 20_000) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from aiassistant_contract.runner_config import RunnerConfig
+    from aiassistant_runner.server import create_app
+    from aiassistant_runner.state import RunnerState
+
+    tokens = [f"bench-access-token-{i}-{'x' * 32}" for i in range(3)]
+    apps = {}
+    for mode, access, env in (
+        ("anonymous", {"anonymous": True}, {}),
+        ("tokens", {}, {"AIASSISTANT_ACCESS_TOKENS": "\n".join(tokens)}),
+    ):
+        config = RunnerConfig.model_validate({"engineModel": "grok.grok-3", "access": access})
+        apps[mode] = create_app(
+            RunnerState.create(config, environ={"XAI_API_KEY": KEY, **env}), prewarm=False
+        )
+    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {tokens[-1]}".encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def call(app: Any) -> tuple[int, int]:
+        sent: list[dict[str, Any]] = []
+        messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        t0 = time.perf_counter_ns()
+        await app(dict(scope), receive, send)
+        return time.perf_counter_ns() - t0, sent[0]["status"]
+
+    async def run() -> dict[str, list[int]]:
+        times: dict[str, list[int]] = {"anonymous": [], "tokens": []}
+        for mode in times:  # warm: build the middleware stacks, first-call imports
+            for _ in range(200):
+                assert (await call(apps[mode]))[1] == 400
+        for i in range(requests):
+            order = ("anonymous", "tokens") if i % 2 else ("tokens", "anonymous")
+            for mode in order:
+                elapsed, status = await call(apps[mode])
+                assert status == 400, status  # authenticated (or anonymous), then refused for the body
+                times[mode].append(elapsed)
+        return times
+
+    times = asyncio.run(run())
+    anonymous, with_tokens = (statistics.median(times[m]) / 1e6 for m in ("anonymous", "tokens"))
+    return {
+        "requests_each": requests,
+        "tokens_configured": len(tokens),
+        "median_ms_anonymous": round(anonymous, 4),
+        "median_ms_with_token": round(with_tokens, 4),
+        "added_median_ms": round(with_tokens - anonymous, 4),
+        "aim_added_median_ms": 0.05,
+    }
+
+
 def serve_fake(port: int) -> None:
     """The loopback fake LLM in its own process, every reply delayed like a model's first token."""
     sys.path.insert(0, str(ROOT))
@@ -267,7 +350,9 @@ def serve_fake(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["cold_start", "concurrency", "voice"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["cold_start", "concurrency", "voice", "auth"]
+    )
     args = parser.parse_args()
     if args.serve_fake:
         serve_fake(args.serve_fake)
@@ -284,6 +369,8 @@ def main() -> None:
                 result["concurrency"] = bench_concurrency(fake_port, Path(tmp))
     finally:
         stop(fake)
+    if "auth" not in args.skip:
+        result["auth"] = bench_auth()
     voice = Path(__file__).with_name("voice.py")
     if voice.exists() and "voice" not in args.skip:
         spec = importlib.util.spec_from_file_location("benchmarks_voice", voice)

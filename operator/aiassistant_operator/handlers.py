@@ -31,7 +31,7 @@ import prometheus_client
 from aiassistant_contract.assistant import GROUP, PLURAL, VERSION
 
 from . import apply, metrics
-from .access import CREDENTIALS_SELECTOR
+from .access import CREDENTIALS_LABEL, CREDENTIALS_SELECTOR
 from .keys import keys_condition, pod_keys
 from .reconcile import Cluster, Key, reconcile, secret_names
 from .render import INSTANCE_LABEL, MANAGED_BY
@@ -57,6 +57,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Lo
     settings.posting.reporting_component = "aiassistant-operator"
     settings.networking.error_backoffs = (0.2, 0.5, 1, 2, 5, 10)  # the apiserver is near
     settings.watching.server_timeout = settings.watching.server_timeout or 300
+    # Server-side: the apiserver sends only labelled Secrets, the others never reach the operator
+    # (the handlers' `labels=` filters alone would still receive and drop every Secret).
+    settings.watching.label_selectors["v1", "secrets"] = f"{CREDENTIALS_LABEL}=true"
     # kopf's default is aiohttp's 5 minutes: a stalled request would hold a handler that long.
     timeout = settings.networking.request_timeout
     if timeout is None or timeout > API_TIMEOUT_SECONDS:

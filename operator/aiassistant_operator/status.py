@@ -142,8 +142,7 @@ def events(new: Mapping[str, Any], previous: Mapping[str, Any]) -> list[tuple[st
         retired = cond["reason"] == "ModelRetired"  # valid, but worth one Warning
         problem = retired or (
             cond["status"] == "False"
-            and cond["reason"]
-            in ("InvalidSpec", "SecretMissing", "KeyRejected", "Anonymous", "NoCredentials")
+            and cond["reason"] in ("InvalidSpec", "SecretMissing", "KeyRejected", "Anonymous")
         )
         if problem and news and warning not in found:  # SecretResolved (KeysAccepted) and Ready say it both
             found.append(warning)

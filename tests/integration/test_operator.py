@@ -77,11 +77,17 @@ async def no_key_outside_the_secret(kube: Kube, ns: str) -> None:
 async def test_valid_grok_assistant_becomes_ready(operator: None, kube: Kube, namespace: str) -> None:
     ns = namespace
     await kube.create(secret("xai-key", ns, **{"api-key": KEY_VALUE}))
-    created = await kube.create(assistant("support", ns, secretRef={"name": "xai-key", "key": "api-key"}))
+    await kube.create(secret("support-access", ns, tokens="token-one\ntoken-two"))
+    access = {"tokenSecretRef": {"name": "support-access", "key": "tokens"}}
+    created = await kube.create(
+        assistant("support", ns, secretRef={"name": "xai-key", "key": "api-key"}, access=access)
+    )
     dep = await eventually(lambda: deployment(kube, ns, "support"))
     container = dep["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["XAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "xai-key", "key": "api-key"}
+    tokens = env["AIASSISTANT_ACCESS_TOKENS"]["valueFrom"]["secretKeyRef"]
+    assert tokens == {"name": "support-access", "key": "tokens"}
     assert dep["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
     config = await get(kube, "ConfigMap", ns, "support-runner")
     assert config is not None and json.loads(config["data"]["config.json"])["engineModel"] == "grok.grok-4.3"
@@ -107,6 +113,7 @@ async def test_valid_grok_assistant_becomes_ready(operator: None, kube: Kube, na
         "SecretResolved": "True",
         "KeysAccepted": "True",
         "Ready": "True",
+        "AccessRestricted": "True",
     }
     assert all(c["reason"] and c["message"] and c["lastTransitionTime"] for c in conds.values())
     normal = await eventually(lambda: _reasons(events(kube, ns, "support", "Normal"), {"Applied", "Ready"}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -73,14 +74,16 @@ async def life_cycle(kube: Kube, ns: str) -> None:
         return (obj.get("status") or {}).get("phase") == wanted
 
     await eventually(lambda: phase("perm", "Ready"), seconds=30)
-    # Someone edits the Service and the PDB; a config change re-applies everything: all patched.
+    # Someone edits the Service, the PDB and the NetworkPolicy; a config change re-applies
+    # everything: all patched.
     drifted = {"metadata": {"labels": {"app.kubernetes.io/part-of": "someone-else"}}}
     await kube.patch(path("Service", ns, "perm-runner"), drifted)
     await kube.patch(path("PodDisruptionBudget", ns, "perm-runner"), drifted)
+    await kube.patch(path("NetworkPolicy", ns, "perm-runner"), drifted)
     await kube.patch(path("AIAssistant", ns, "perm"), {"spec": {"initPrompt": "Be brief."}})
 
     async def repaired() -> bool:
-        for kind in ("Service", "PodDisruptionBudget"):
+        for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
             labels = (
                 ((await kube.get(path(kind, ns, "perm-runner"))) or {}).get("metadata", {}).get("labels", {})
             )
@@ -138,6 +141,14 @@ async def test_the_chart_grants_exactly_what_the_operator_uses(
         await life_cycle(kube, ns)
     seen, forbidden = used(cluster, user, {ns})
     assert forbidden == [], forbidden
+    # Secrets are listed and watched only with the credentials label: no other reaches the operator.
+    secret_reads = [
+        e["requestURI"]
+        for e in cluster.audit_events(user)
+        if (e.get("objectRef") or {}).get("resource") == "secrets" and e["verb"] in ("list", "watch")
+    ]
+    selectors = {tuple(parse_qs(urlsplit(uri).query).get("labelSelector", [])) for uri in secret_reads}
+    assert secret_reads and selectors == {("aiassistant.dev/credentials=true",)}, secret_reads
     granted = set().union(*(triples(o["rules"]) for o in objects if o["kind"] in {"ClusterRole", "Role"}))
     writes = {t for t in granted if t[2] not in ("get", "list", "watch")}
     assert sorted(writes - seen) == [], "granted but never used: least privilege says drop them"

@@ -160,7 +160,7 @@ def test_the_operator_refuses_deputy_and_ssrf_attempts_naming_the_field(
 
 
 def test_twilio_needs_the_public_url() -> None:
-    with pytest.raises(SpecError, match="access.twilio needs access.publicBaseURL"):
+    with pytest.raises(SpecError, match=r"access\.twilio needs access\.publicBaseURL"):
         parse_spec(
             {
                 "engineModel": "grok.grok-4.3",
