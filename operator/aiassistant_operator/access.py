@@ -8,7 +8,7 @@ about who may use an assistant.
   owner must have opted it in.
 - AccessRestricted: True when the runner requires credentials; False with reason Anonymous
   (spec.access.anonymous: anyone who reaches it can use it) or NoCredentials (nothing configured:
-  the runner refuses every /v1 request). Anonymous posts a Warning Event (it is open to anyone);
+  the runner refuses every request but probes and metrics). Anonymous posts a Warning Event (it is open to anyone);
   NoCredentials is safe (nobody is served) and said by the condition only.
 """
 

@@ -8,8 +8,9 @@ Credentials reach the pod as env vars from Secrets (never in the config):
   documented HMAC-SHA1 (base64) of the URL it was given: `access.publicBaseURL` + path + query.
 
 What each endpoint accepts:
-- HTTP `/v1/*` (chat, tasks, models...): `Authorization: Bearer <token>`; refused: 401 with an
-  OpenAI-shaped error (`AccessMiddleware`, a plain ASGI middleware: microseconds per request).
+- HTTP (chat, tasks, models... every path but the three open ones): `Authorization: Bearer
+  <token>`; refused: 401 with an OpenAI-shaped error (`AccessMiddleware`, a plain ASGI middleware:
+  microseconds per request).
 - WS `/v1/calls/{serializer}`: `Authorization: Bearer <token>`, or for clients that cannot set
   headers (browsers) the subprotocols `aiassistant` + `aiassistant.bearer.<token>` (the handshake
   header, which access logs do not record, unlike a query string); the server selects `aiassistant`.
@@ -17,7 +18,7 @@ What each endpoint accepts:
   a custom stream parameter `aiassistantToken`, checked on its `start` message before any pipeline
   is built (`stream_token`). Refused: close 1008 with a reason.
 - `/healthz`, `/readyz`, `/metrics` are always open (probes and the scraper).
-- `access.anonymous: true`: everything is open. No credentials and not anonymous: every /v1
+- `access.anonymous: true`: everything is open. No credentials and not anonymous: every
   request is refused, saying why.
 Failed authentications are rate-limited per source address (`limits.authFailuresPerMinute`): past
 the limit, 429 / close 1008 without looking at the credential. Every refusal is counted in
@@ -43,6 +44,7 @@ SUBPROTOCOL = "aiassistant"
 TOKEN_SUBPROTOCOL_PREFIX = "aiassistant.bearer."  # noqa: S105 - a prefix, not a token
 STREAM_TOKEN_PARAMETER = "aiassistantToken"  # noqa: S105 - a parameter name
 TWILIO_SIGNATURE_HEADER = "x-twilio-signature"
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and the scraper
 TRACKED_ADDRESSES = 10_000  # failure counters kept (least recently failed dropped first)
 
 Reason = Literal["missing", "invalid", "rate_limited", "no_credentials"]
@@ -134,7 +136,11 @@ class Access:
         ways = [f"{len(self.tokens)} bearer token(s)"] if self.tokens else []
         if self.twilio_auth_token:
             ways.append("Twilio signatures")
-        return " or ".join(ways) if ways else "no credentials configured: every /v1 request is refused"
+        return (
+            " or ".join(ways)
+            if ways
+            else "no credentials configured: every request but probes and metrics is refused"
+        )
 
     def token_valid(self, token: bytes) -> bool:
         """Constant time: every configured token is compared, whichever matches."""
@@ -270,15 +276,16 @@ def stream_token(serializer: str, message: Mapping[str, Any]) -> str | None:
 
 
 class AccessMiddleware:
-    """ASGI middleware: HTTP requests under /v1/ need a valid bearer token (Access.check_http).
-    WebSockets pass through: the call route checks them (it knows the serializer)."""
+    """ASGI middleware: every HTTP request but OPEN_PATHS needs a valid bearer token
+    (Access.check_http): a path nobody thought of is guarded too. WebSockets pass through: the call
+    route checks them (it knows the serializer)."""
 
     def __init__(self, app: Any, access: Access) -> None:
         self.app = app
         self.access = access
 
     async def __call__(self, scope: Any, receive: Any, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/") and not self.access.anonymous:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self.access.anonymous:
             path = scope["path"]
             endpoint = (
                 "text" if path.startswith("/v1/chat") else "task" if path.startswith("/v1/tasks") else "other"

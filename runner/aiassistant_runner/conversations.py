@@ -1,8 +1,9 @@
 """`POST /v1/chat/completions`: an OpenAI-compatible text conversation with the assistant.
 
 Stateless, like the seed's runner: the client sends the whole history each time. Any OpenAI client
-works: point its base URL at `http://<runner>:8000/v1` (the API key it sends is ignored; the runner
-uses its own from the pod's env).
+works: point its base URL at `http://<runner>:8000/v1`; the API key it sends is the assistant's access
+token (checked by access.py before this module sees the request, never forwarded: the runner uses its
+own provider key from the pod's env).
 
 - The assistant's init prompt + parameters are the system instruction, sent first. The client's
   leading system messages are appended to it (one system message, ours first): they add to the

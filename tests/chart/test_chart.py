@@ -327,6 +327,10 @@ def test_notes_give_the_next_three_commands() -> None:
     assert "kubectl create secret generic xai-key --from-literal=api-key=" in notes
     assert "kubectl apply -f -" in notes and "engineModel: grok.grok-4.3" in notes
     assert "kubectl get aia" in notes
+    # Secure by default: the Secrets are labelled, the assistant has a token, the client sends it.
+    assert "kubectl label secret xai-key support-bot-access aiassistant.dev/credentials=true" in notes
+    assert "tokenSecretRef: {name: support-bot-access, key: tokens}" in notes
+    assert "Authorization: Bearer $TOKEN" in notes
 
 
 def test_chart_crd_is_byte_identical_to_crds_dir(tmp_path: Path) -> None:

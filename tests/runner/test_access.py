@@ -62,7 +62,8 @@ async def test_probes_and_metrics_stay_open(start_runner: StartRunner) -> None:
     runner = await start_runner(environ=TOKENS, **LOCKED)
     for path in ("/healthz", "/readyz", "/metrics"):
         assert (await runner.client.get(path)).status_code == 200, path
-    assert (await runner.client.get("/v1/models")).status_code == 401  # every /v1 path is guarded
+    for path in ("/v1/models", "/docs", "/anything"):  # every other path is guarded
+        assert (await runner.client.get(path)).status_code == 401, path
 
 
 async def test_no_credentials_and_not_anonymous_refuses_everything_and_says_why(
