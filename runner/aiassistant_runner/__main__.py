@@ -15,8 +15,9 @@ the access tokens (AIASSISTANT_ACCESS_TOKENS, TWILIO_AUTH_TOKEN; see access.py).
 At start each provider key is checked with the provider's cheapest authenticated call (key_check.py):
 a rejected key exits 3 with a termination message (--termination-log) naming its env var.
 Every URL of the config passes the contract's URL policy again at start (urls.py: defence in depth
-behind the operator); a local `--assistant FILE` run may also name loopback URLs, and `--base-url`
-is the operator of the command's own choice.
+behind the operator); a local `--assistant FILE` run (or `--allow-loopback-urls`, for tests against
+local fakes) may also name loopback URLs, and `--base-url` is the choice of whoever runs the
+command. The operator passes neither: nothing in an AIAssistant can turn the check off.
 SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
 period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS; default: the longest a session may last,
 maxCallSeconds or taskTimeoutSeconds, so none is cut) to finish, then exit 0.
@@ -60,6 +61,7 @@ log = logging.getLogger("aiassistant_runner")
 
 EXIT_BAD_CONFIG = 2
 EXIT_KEY_REJECTED = 3
+WS_MAX_MESSAGE_BYTES = 1_048_576
 
 
 class ConfigError(Exception):
@@ -170,6 +172,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--base-url",
         help="LLM endpoint override (wins over the config's baseURL), e.g. a local OpenAI-compatible server",
     )
+    parser.add_argument(
+        "--allow-loopback-urls",
+        action="store_true",
+        help="let a --config name loopback URLs (local fakes in tests; --assistant runs always may)",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=PORT, help=f"listen port (default {PORT})")
     parser.add_argument(
@@ -215,7 +222,9 @@ def load(args: argparse.Namespace) -> RunnerConfig:
         if not path:
             raise ConfigError(f"no config: pass --config FILE, set {CONFIG_ENV}, or pass --assistant FILE")
         config = load_config_file(Path(path))
-        problems = check_urls(config, config.allowed_http_hosts, root="")
+        problems = check_urls(
+            config, config.allowed_http_hosts, allow_loopback=args.allow_loopback_urls, root=""
+        )
         source = str(path)
     if problems:
         raise ConfigError(f"invalid runner config {source}: " + "; ".join(problems))
@@ -269,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_config=None,  # our logging setup (setup_logging) handles uvicorn's loggers too
             access_log=False,
             timeout_graceful_shutdown=3,  # sessions are already drained when uvicorn shuts down
+            # A call's messages are 20 ms of audio (a few hundred bytes to a few KiB): a client may
+            # not make the runner buffer uvicorn's default of 16 MiB per WebSocket message.
+            ws_max_size=WS_MAX_MESSAGE_BYTES,
             lifespan="on",
         ),
         state,

@@ -91,3 +91,33 @@ def test_assistant_yaml_errors_name_the_spec_field(tmp_path: Path) -> None:
     (tmp_path / "none.yaml").write_text("kind: ConfigMap\n")
     result = run(["--assistant", str(tmp_path / "none.yaml")])
     assert result.returncode == 2 and "holds no AIAssistant" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://127.0.0.1:8080/v1", "baseURL: host '127.0.0.1' is a loopback address"),
+        ("http://169.254.169.254/latest", "baseURL: host '169.254.169.254' is a link-local"),
+        ("file:///etc/passwd", "baseURL: scheme 'file' is not allowed"),
+    ],
+)
+def test_the_operators_config_is_checked_again_for_urls(tmp_path: Path, url: str, words: str) -> None:
+    """Defence in depth: a config from the operator (--config) may not name what the operator refuses."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**GOOD, "baseURL": url}))
+    result = run(["--config", str(path)], {"XAI_API_KEY": "k" * 10})
+    assert result.returncode == 2
+    assert f"invalid runner config {path}: " in result.stderr and words in result.stderr
+
+
+def test_a_local_assistant_run_may_name_loopback_but_not_metadata(tmp_path: Path) -> None:
+    assistant = {
+        "apiVersion": "aiassistant.dev/v1alpha1",
+        "kind": "AIAssistant",
+        "metadata": {"name": "local"},
+        "spec": {"engineModel": "grok.grok-3", "baseURL": "http://169.254.169.254/v1"},
+    }
+    path = tmp_path / "assistant.yaml"
+    path.write_text(yaml.safe_dump(assistant))
+    result = run(["--assistant", str(path)], {"XAI_API_KEY": "k" * 10})
+    assert result.returncode == 2 and "baseURL: host '169.254.169.254' is a link-local" in result.stderr

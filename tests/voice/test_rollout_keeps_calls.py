@@ -22,7 +22,10 @@ OLD_GRACE_SECONDS = 25  # runnerDrainSeconds before calls set the drain
 
 async def test_sigterm_lets_a_call_longer_than_the_old_grace_finish(fake: FakeOpenAI, tmp_path: Path) -> None:
     config = voice_config(fake, maxCallSeconds=120)
-    runner = RunnerProcess.with_config(tmp_path, json.loads(config.to_json()), ENVIRON)
+    # The fakes are on loopback, which an operator's config may not name: the flag lets a test do it.
+    runner = RunnerProcess.with_config(
+        tmp_path, json.loads(config.to_json()), ENVIRON, "--allow-loopback-urls"
+    )
     try:
         await asyncio.to_thread(runner.wait_ready, 30)
         async with ProtobufCall(f"ws://127.0.0.1:{runner.port}/v1/calls/protobuf", 16_000) as call:
