@@ -15,6 +15,7 @@ loopback, the node's link-local metadata service, or another scheme such as file
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,10 +31,15 @@ POLICY = (
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a literal host names, also in the legacy IPv4 forms resolvers still accept
+    (`2852039166`, `0xa9fea9fe`, `0251.0376.0251.0376`, `169.254.43518`: all 169.254.169.254)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address

@@ -86,6 +86,12 @@ def test_failure_limiter_is_per_address_and_forgets_after_a_minute() -> None:
         ("https://[::1]/v1", "loopback"),
         ("https://[::ffff:127.0.0.1]/v1", "loopback"),
         ("https://0.0.0.0/v1", "link-local, unspecified"),
+        ("https://2852039166/latest", "link-local"),  # 169.254.169.254 in the forms resolvers accept
+        ("https://0xa9fea9fe/latest", "link-local"),
+        ("https://0251.0376.0251.0376/latest", "link-local"),
+        ("https://169.254.43518/latest", "link-local"),
+        ("https://2130706433/v1", "loopback"),  # 127.0.0.1
+        ("https://deadbeef.example/v1", None),  # a name, not an address
         ("https://metadata.google.internal/computeMetadata", "metadata"),
         ("https://user:pass@api.x.ai/v1", "credentials"),
         ("http://svc/x", "http:// to 'svc' is not allowed"),  # a bare .svc-less name
