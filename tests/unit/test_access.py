@@ -4,6 +4,7 @@ and what the operator's status says about access."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -204,3 +205,30 @@ def test_settings_of_the_policy() -> None:
         Settings.from_env({"AIASSISTANT_NETWORK_POLICY": "maybe"})
     with pytest.raises(SettingsError, match="AIASSISTANT_ALLOWED_HTTP_HOSTS"):
         Settings.from_env({"AIASSISTANT_ALLOWED_HTTP_HOSTS": "http://x"})
+
+
+def test_access_credentials_reach_the_pod_from_secrets_and_roll_it_when_rotated() -> None:
+    from aiassistant_operator.render import referenced_secrets, secrets_hash
+
+    spec = parse_spec(
+        {
+            "engineModel": "grok.grok-4.3",
+            "access": {
+                "tokenSecretRef": {"name": "bot-access", "key": "tokens"},
+                "publicBaseURL": "wss://voice.example.com",
+                "twilio": {"authTokenSecretRef": {"name": "twilio", "key": "auth-token"}},
+            },
+        },
+        BUILTIN,
+    )
+    refs = {r.env: (r.name, r.key) for r in referenced_secrets(spec, Settings())}
+    assert refs["AIASSISTANT_ACCESS_TOKENS"] == ("bot-access", "tokens")
+    assert refs["TWILIO_AUTH_TOKEN"] == ("twilio", "auth-token")
+    data = {"xai-key": {"api-key": "a"}, "bot-access": {"tokens": "old"}, "twilio": {"auth-token": "t"}}
+    before = secrets_hash(referenced_secrets(spec, Settings()), data)
+    data["bot-access"] = {"tokens": "old\nnew"}  # a rotation adds a token: the pods roll
+    assert secrets_hash(referenced_secrets(spec, Settings()), data) != before
+    objects = render(cr(access=spec.access.model_dump(by_alias=True, exclude_none=True)), Settings())
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["config.json"]
+    assert json.loads(config)["access"] == {"anonymous": False, "publicBaseURL": "wss://voice.example.com"}
+    assert "bot-access" not in config and "SecretRef" not in config  # no Secret reference in the ConfigMap
