@@ -28,6 +28,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from aiassistant_contract.errors import MissingKeyError
 
+from .access import Refused
+
 if TYPE_CHECKING:
     from fastapi import WebSocket
     from pipecat.observers.base_observer import BaseObserver
@@ -73,8 +75,6 @@ async def handle_call(
     carry the stream token (access.py). `observers` are added to the pipeline's (the voice benchmark
     times VAD stop with one).
     """
-    from .access import Refused
-
     config = state.config
     if not config.voice_ready():  # a pipeline without stt or tts (realtime needs neither)
         await _close(websocket, WS_POLICY_VIOLATION, "voice calls need stt and tts in the assistant spec")
