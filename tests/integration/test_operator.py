@@ -76,8 +76,10 @@ async def no_key_outside_the_secret(kube: Kube, ns: str) -> None:
 
 async def test_valid_grok_assistant_becomes_ready(operator: None, kube: Kube, namespace: str) -> None:
     ns = namespace
-    await kube.create(secret("xai-key", ns, **{"api-key": KEY_VALUE}))
+    # The access Secret first: one watch stream delivers both in order, so once the operator has
+    # xai-key it has this one too (as before, the assistant comes after both).
     await kube.create(secret("support-access", ns, tokens="token-one\ntoken-two"))
+    await kube.create(secret("xai-key", ns, **{"api-key": KEY_VALUE}))
     access = {"tokenSecretRef": {"name": "support-access", "key": "tokens"}}
     created = await kube.create(
         assistant("support", ns, secretRef={"name": "xai-key", "key": "api-key"}, access=access)
