@@ -6,6 +6,7 @@ loopback, the node's link-local metadata service, or another scheme such as file
 - `https://` to any host that is not a literal loopback, link-local, unspecified or metadata address;
 - `http://` only to in-cluster Service hosts (`*.svc`, `*.svc.cluster.local`) or a host in the
   operator's allow-list (`allowed_http_hosts`);
+- the realtime voice endpoint (`voice.baseURL`) is a WebSocket: `wss://` like https, `ws://` like http;
 - `allow_loopback=True` (local `aiassistant-runner --assistant FILE` runs only) also allows
   http(s) to loopback hosts, since testing against local servers is what those runs are for.
 
@@ -55,10 +56,18 @@ def in_cluster(host: str) -> bool:
     return host.endswith(IN_CLUSTER_SUFFIXES) and host.count(".") >= 2
 
 
+PLAIN = {"https": "http", "wss": "ws"}  # the plain scheme of each secure one
+
+
 def url_problem(
-    url: Any, allowed_http_hosts: Iterable[str] = (), *, allow_loopback: bool = False
+    url: Any,
+    allowed_http_hosts: Iterable[str] = (),
+    *,
+    allow_loopback: bool = False,
+    secure_scheme: str = "https",
 ) -> str | None:
-    """What makes `url` unacceptable under the policy above, or None if it is fine."""
+    """What makes `url` unacceptable under the policy above, or None if it is fine.
+    `secure_scheme`: "https" for an HTTP endpoint, "wss" for a WebSocket one (then ws/wss)."""
     if not isinstance(url, str) or not url:
         return "must be a URL string"
     try:
@@ -67,8 +76,9 @@ def url_problem(
     except ValueError:
         return f"{url[:200]!r} is not a valid URL"
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower().rstrip(".")
-    if scheme not in ("http", "https"):
-        return f"scheme {scheme or '(none)'!r} is not allowed: {POLICY}"
+    plain = PLAIN[secure_scheme]
+    if scheme not in (plain, secure_scheme):
+        return f"scheme {scheme or '(none)'!r} is not allowed ({secure_scheme} or {plain}): {POLICY}"
     if not host:
         return f"{url[:200]!r} has no host"
     if parts.username is not None or parts.password is not None:
@@ -84,8 +94,8 @@ def url_problem(
         address is not None and str(address) in ("100.100.100.200", "fd00:ec2::254")
     ):
         return f"host {host!r} is a cloud metadata service: {POLICY}"
-    if scheme == "http" and not in_cluster(host) and host not in {h.lower() for h in allowed_http_hosts}:
-        return f"http:// to {host!r} is not allowed: {POLICY}"
+    if scheme == plain and not in_cluster(host) and host not in {h.lower() for h in allowed_http_hosts}:
+        return f"{plain}:// to {host!r} is not allowed: {POLICY}"
     return None
 
 
@@ -93,10 +103,13 @@ def assistant_urls(data: Any) -> Iterator[tuple[str, Any]]:
     """(field path, URL) of every URL in a spec or RunnerConfig object (pydantic model)."""
     if getattr(data, "base_url", None) is not None:
         yield "baseURL", data.base_url
-    for section in ("stt", "tts"):
-        speech = getattr(data, section, None)
-        if speech is not None and speech.base_url is not None:
-            yield f"{section}.baseURL", speech.base_url
+    for i, fallback in enumerate(getattr(data, "fallbacks", None) or ()):
+        if fallback.base_url is not None:
+            yield f"fallbacks[{i}].baseURL", fallback.base_url
+    for section in ("stt", "tts", "voice"):
+        part = getattr(data, section, None)
+        if part is not None and part.base_url is not None:
+            yield f"{section}.baseURL", part.base_url
     for i, tool in enumerate(getattr(data, "tools", None) or ()):
         yield f"tools[{i}].url", tool.url
 
@@ -108,7 +121,8 @@ def check_urls(
     allowed = tuple(allowed_http_hosts)
     problems = []
     for path, url in assistant_urls(data):
-        problem = url_problem(url, allowed, allow_loopback=allow_loopback)
+        secure = "wss" if path == "voice.baseURL" else "https"
+        problem = url_problem(url, allowed, allow_loopback=allow_loopback, secure_scheme=secure)
         if problem:
             problems.append(f"{root}.{path}: {problem}" if root else f"{path}: {problem}")
     return problems

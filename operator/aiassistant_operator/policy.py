@@ -5,7 +5,8 @@ themselves: run an image of their choosing in a pod that holds provider keys, or
 a key to a host of their choosing. So:
 - `spec.image` must match the operator's allowed image list (settings: AIASSISTANT_ALLOWED_IMAGES;
   default: the chart's runner repository only);
-- every URL (`baseURL`, `stt.baseURL`, `tts.baseURL`, tool `url`) passes the contract's URL policy
+- every URL (`baseURL`, `fallbacks[].baseURL`, `stt.baseURL`, `tts.baseURL`, `voice.baseURL`, tool
+  `url`) passes the contract's URL policy
   (urls.py: https, or http to in-cluster Services or the operator's allowed HTTP hosts).
 Which Secrets an assistant may use is decided by a label (handlers.py watches only labelled ones).
 """

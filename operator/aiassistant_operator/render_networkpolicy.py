@@ -3,7 +3,8 @@
 Ingress: the runner port from pods of the assistant's own namespace, from `spec.access.allowFrom`
 (e.g. the ingress controller's namespace) and, for /metrics, from the scraper's namespace (operator
 setting AIASSISTANT_METRICS_NAMESPACE). Egress: DNS, TCP 443 anywhere (the providers' APIs), and the
-ports of the http:// hosts the assistant names — in-cluster Services only towards their namespace.
+ports of the other URLs the assistant names (http://, ws://, or a port other than 443) — in-cluster
+Services only towards their namespace.
 A NetworkPolicy port is the pod's port: a Service whose targetPort differs from its port needs an
 http URL naming the pod's port (or an extra policy of the platform team).
 """
@@ -26,15 +27,20 @@ def _namespace_peer(namespace: str) -> dict[str, Any]:
     return {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: namespace}}}
 
 
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
 def _http_egress(spec: AIAssistantSpec) -> list[dict[str, Any]]:
-    """One egress rule per (namespace or outside, port) of the http:// URLs of the spec."""
+    """One egress rule per (namespace or outside, port) of the spec's URLs not on TCP 443."""
     rules: dict[tuple[str, int], dict[str, Any]] = {}
     for _, url in assistant_urls(spec):
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        if parts.scheme != "http" or not host:
+        if parts.scheme not in DEFAULT_PORTS or not host:
             continue
-        port = parts.port or 80
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        if port == 443:
+            continue  # the 443 rule covers it
         namespace = host.split(".")[1] if in_cluster(host) else ""
         rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": port}]}
         if namespace:

@@ -152,6 +152,19 @@ def cr(**spec: Any) -> dict[str, Any]:
             {"tools": [{"name": "t", "url": "http://example.com/hook"}]},
             "spec.tools[0].url: http:// to 'example.com'",
         ),
+        (
+            {"fallbacks": [{"engineModel": "openai.gpt-4o", "baseURL": "http://169.254.169.254/v1"}]},
+            "spec.fallbacks[0].baseURL: host '169.254.169.254' is a link-local",
+        ),
+        (
+            {"voice": {"mode": "realtime", "baseURL": "ws://realtime.attacker.example"}},
+            "spec.voice.baseURL: ws:// to 'realtime.attacker.example' is not allowed",
+        ),
+        (
+            {"voice": {"mode": "realtime", "baseURL": "https://api.x.ai"}},
+            "spec.voice.baseURL: scheme 'https' is not allowed (wss or ws)",
+        ),
+        ({"voice": {"mode": "realtime", "baseURL": "wss://api.x.ai"}}, None),
     ],
 )
 def test_the_operator_refuses_deputy_and_ssrf_attempts_naming_the_field(
@@ -232,3 +245,25 @@ def test_access_credentials_reach_the_pod_from_secrets_and_roll_it_when_rotated(
     config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]["config.json"]
     assert json.loads(config)["access"] == {"anonymous": False, "publicBaseURL": "wss://voice.example.com"}
     assert "bot-access" not in config and "SecretRef" not in config  # no Secret reference in the ConfigMap
+
+
+def test_network_policy_egress_opens_the_ports_the_assistant_names() -> None:
+    spec = {
+        "baseURL": "https://gateway.example:8443/v1",  # https off 443: its port, anywhere
+        "tools": [
+            {"name": "a", "url": "http://orders.shop.svc:8080/a"},  # in-cluster: towards its namespace
+            {"name": "b", "url": "https://hooks.example/b"},  # 443: the general rule
+        ],
+    }
+    objects = render(cr(**spec), Settings())
+    egress = next(o for o in objects if o["kind"] == "NetworkPolicy")["spec"]["egress"]
+    assert egress == [
+        {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        {"ports": [{"protocol": "TCP", "port": 443}]},
+        {"ports": [{"protocol": "TCP", "port": 8443}]},
+        {
+            "ports": [{"protocol": "TCP", "port": 8080}],
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "shop"}}}],
+        },
+    ]
+    assert not any(o["kind"] == "NetworkPolicy" for o in render(cr(), Settings(network_policy=False)))
