@@ -23,7 +23,9 @@ def start(
 ) -> tuple[RunnerProcess, Path]:
     log = tmp / "termination-log"
     config = {"engineModel": engine, "baseURL": fake_url, "name": "checker"}
-    return RunnerProcess.with_config(tmp, config, env, "--termination-log", str(log)), log
+    # The fakes are on loopback, which an operator's config may not name: the flag lets a test do it.
+    args = ("--termination-log", str(log), "--allow-loopback-urls")
+    return RunnerProcess.with_config(tmp, config, env, *args), log
 
 
 def exit_code(runner: RunnerProcess, timeout: float = 15) -> int:
@@ -133,7 +135,7 @@ def test_an_unset_fallback_key_fails_the_start_naming_it(tmp_path: Path, threade
         "baseURL": threaded_fake.base_url,
         "fallbacks": [{"engineModel": "openai.gpt-4o", "baseURL": threaded_fake.base_url}],
     }
-    runner = RunnerProcess.with_config(tmp_path, config, {"XAI_API_KEY": XAI_KEY})
+    runner = RunnerProcess.with_config(tmp_path, config, {"XAI_API_KEY": XAI_KEY}, "--allow-loopback-urls")
     try:
         assert exit_code(runner) == 2
         assert "AIASSISTANT_FALLBACK_1_API_KEY is not set" in runner.stderr()

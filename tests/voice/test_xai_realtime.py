@@ -35,6 +35,7 @@ def realtime_config(fake: FakeOpenAI, rt: FakeXAIRealtime, **fields: Any) -> Run
                 "baseURL": rt.ws_url,
             },
             "transport": {"serializers": ["protobuf", "twilio", "telnyx", "plivo", "exotel"]},
+            "access": {"anonymous": True},  # access has its own tests (test_call_access.py)
             **fields,
         }
     )
