@@ -17,7 +17,8 @@ What each endpoint accepts:
   `twilio` also accepts a valid signature. A telephony stream without either may carry the token as
   a custom stream parameter `aiassistantToken`, checked on its `start` message before any pipeline
   is built (`stream_token`). Refused: close 1008 with a reason.
-- `/healthz`, `/readyz`, `/metrics` are always open (probes and the scraper).
+- `/healthz`, `/readyz`, `/metrics` are always open (probes and the scraper), and so are the
+  playground's page and assets (`playground.PUBLIC_PATHS`; the page asks for the token).
 - `access.anonymous: true`: everything is open. No credentials and not anonymous: every
   request is refused, saying why.
 Failed authentications are rate-limited per source address (`limits.authFailuresPerMinute`): past
@@ -39,12 +40,15 @@ from typing import Any, Literal
 from aiassistant_contract.runner_config import ACCESS_TOKENS_ENV, TWILIO_AUTH_TOKEN_ENV, RunnerConfig
 
 from .metrics import Metrics
+from .playground import PUBLIC_PATHS
 
 SUBPROTOCOL = "aiassistant"
 TOKEN_SUBPROTOCOL_PREFIX = "aiassistant.bearer."  # noqa: S105 - a prefix, not a token
 STREAM_TOKEN_PARAMETER = "aiassistantToken"  # noqa: S105 - a parameter name
 TWILIO_SIGNATURE_HEADER = "x-twilio-signature"
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and the scraper
+# Probes, the scraper, and the playground's page and assets (the page asks for the token itself;
+# /playground/info and everything the page calls need it).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", *PUBLIC_PATHS})
 TRACKED_ADDRESSES = 10_000  # failure counters kept (least recently failed dropped first)
 
 Reason = Literal["missing", "invalid", "rate_limited", "no_credentials"]

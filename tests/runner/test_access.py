@@ -133,3 +133,12 @@ async def test_call_socket_needs_a_token_by_header_or_subprotocol(start_runner: 
     assert ws.close_code == 1008 and "need stt and tts" in (ws.close_reason or "")
     assert refused(runner, "call", "missing") == 1 and refused(runner, "call", "invalid") == 1
     assert json.dumps(runner.state.metrics.render().decode()).count(NEW) == 0
+
+
+async def test_the_playground_page_is_open_its_facts_are_not(start_runner: StartRunner) -> None:
+    runner = await start_runner(environ=TOKENS, playground=True, **LOCKED)
+    assert (await runner.client.get("/playground")).status_code == 200  # the page asks for the token
+    assert (await runner.client.get("/playground/playground.js")).status_code == 200
+    assert (await runner.client.get("/playground/info")).status_code == 401
+    info = await runner.client.get("/playground/info", headers={"Authorization": f"Bearer {NEW}"})
+    assert info.status_code == 200
