@@ -38,6 +38,7 @@ from typing import Any
 from aiassistant_devtools.controlplane import ControlPlane
 from aiassistant_devtools.dev import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, operator_identity
 from aiassistant_devtools.kubeapi import Kube, path
+from aiassistant_operator.access import CREDENTIALS_SELECTOR
 from aiassistant_operator.render import render
 from aiassistant_operator.settings import Settings
 
@@ -251,7 +252,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 await kube.apply(obj)
             for namespace in (NAMESPACE, BASELINE):
                 await kube.ensure_namespace(namespace)
-            key = {"name": "xai-key", "namespace": NAMESPACE}
+            # Labelled: the operator uses (and watches) only Secrets labelled for assistants.
+            key = {"name": "xai-key", "namespace": NAMESPACE, "labels": CREDENTIALS_SELECTOR}
             await kube.create(
                 {"apiVersion": "v1", "kind": "Secret", "metadata": key, "stringData": {"api-key": "a"}}
             )

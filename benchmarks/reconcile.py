@@ -62,6 +62,7 @@ from aiassistant_contract.assistant import parse_spec
 from aiassistant_devtools.controlplane import ControlPlane, free_port
 from aiassistant_devtools.dev import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, operator_identity
 from aiassistant_devtools.kubeapi import MERGE, Kube, KubeError, path
+from aiassistant_operator.access import CREDENTIALS_SELECTOR
 from aiassistant_operator.render import MANAGED_BY, endpoint, referenced_secrets, render, runner_name
 from aiassistant_operator.settings import Settings
 
@@ -653,7 +654,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             for obj in operator_identity():
                 await kube.apply(obj)
             await kube.ensure_namespace(NAMESPACE)
-            key = {"name": "xai-key", "namespace": NAMESPACE}
+            # Labelled: the operator uses (and watches) only Secrets labelled for assistants.
+            key = {"name": "xai-key", "namespace": NAMESPACE, "labels": CREDENTIALS_SELECTOR}
             await kube.create(
                 {"apiVersion": "v1", "kind": "Secret", "metadata": key, "stringData": {"api-key": "b"}}
             )
