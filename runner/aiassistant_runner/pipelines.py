@@ -26,6 +26,7 @@ from .speech import create_stt, create_tts
 if TYPE_CHECKING:
     from fastapi import WebSocket
     from pipecat.observers.base_observer import BaseObserver
+    from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineWorker
     from pipecat.serializers.base_serializer import FrameSerializer
     from pipecat.services.llm_service import FunctionCallParams
@@ -64,6 +65,49 @@ class CallPipeline:
     transport: FastAPIWebsocketTransport
 
 
+def call_transport(websocket: WebSocket, serializer: FrameSerializer) -> FastAPIWebsocketTransport:
+    """The call's transport on the accepted socket: audio both ways, frames by `serializer`."""
+    from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+
+    return FastAPIWebsocketTransport(
+        websocket,
+        FastAPIWebsocketParams(
+            serializer=serializer, audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False
+        ),
+    )
+
+
+def call_worker(
+    pipeline: Pipeline, state: RunnerState, sample_rate: int, observers: Sequence[BaseObserver]
+) -> PipelineWorker:
+    """The worker of a call's pipeline (either mode): audio at `sample_rate`, metrics on."""
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+
+    return PipelineWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=sample_rate,
+            audio_out_sample_rate=sample_rate,
+            enable_metrics=True,
+            enable_usage_metrics=True,
+        ),
+        enable_rtvi=False,  # the seed's clients speak plain frames, not the RTVI protocol
+        observers=[state.metrics.observer(), *observers],
+    )
+
+
+async def end_call(params: FunctionCallParams) -> None:
+    """The built-in `end_call` tool of both modes. The goodbye the model said before calling it is
+    queued ahead of the EndWorkerFrame, so it is spoken before the pipeline ends."""
+    from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties
+
+    log.info("call ended by the model (end_call): %s", params.arguments.get("reason", ""))
+    await params.result_callback(
+        {"status": "ending call"}, properties=FunctionCallResultProperties(run_llm=False)
+    )
+    await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
+
+
 def build_call_pipeline(
     websocket: WebSocket,
     serializer: FrameSerializer,
@@ -82,13 +126,11 @@ def build_call_pipeline(
     """
     from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.audio.vad.vad_analyzer import VADParams
-    from pipecat.frames.frames import EndWorkerFrame, FunctionCallResultProperties, LLMRunFrame, TTSSpeakFrame
+    from pipecat.frames.frames import LLMRunFrame, TTSSpeakFrame
     from pipecat.pipeline.llm_switcher import LLMSwitcher
     from pipecat.pipeline.pipeline import Pipeline
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
     from pipecat.services.llm_service import LLMService
-    from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
     from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
@@ -114,15 +156,7 @@ def build_call_pipeline(
     if config.stt is None or config.tts is None:
         raise ValueError("voice calls need both stt and tts in the assistant spec")
 
-    transport = FastAPIWebsocketTransport(
-        websocket,
-        FastAPIWebsocketParams(
-            serializer=serializer,
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            add_wav_header=False,
-        ),
-    )
+    transport = call_transport(websocket, serializer)
     stt = create_stt(config.stt, state.environ)
     tts = create_tts(config.tts, state.environ)
     vad = config.vad
@@ -152,15 +186,6 @@ def build_call_pipeline(
         timeout_secs=state.voice_llm_timeout_seconds,
         reasoning_effort=config.reasoning_effort,
     )
-
-    async def end_call(params: FunctionCallParams) -> None:
-        # The goodbye the model said before calling the tool is queued ahead of the EndWorkerFrame,
-        # so it is spoken before the pipeline ends.
-        log.info("call ended by the model (end_call): %s", params.arguments.get("reason", ""))
-        await params.result_callback(
-            {"status": "ending call"}, properties=FunctionCallResultProperties(run_llm=False)
-        )
-        await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
 
     # With fallbacks the pipeline's LLM is Pipecat's LLMSwitcher over the chain (fallbacks.py); on a
     # switch the failed turn is asked again of the next model.
@@ -195,17 +220,7 @@ def build_call_pipeline(
             aggregators.assistant(),
         ]
     )
-    worker = PipelineWorker(
-        pipeline,
-        params=PipelineParams(
-            audio_in_sample_rate=sample_rate,
-            audio_out_sample_rate=sample_rate,
-            enable_metrics=True,
-            enable_usage_metrics=True,
-        ),
-        enable_rtvi=False,  # the seed's clients speak plain frames, not the RTVI protocol
-        observers=[state.metrics.observer(), *extra_observers],
-    )
+    worker = call_worker(pipeline, state, sample_rate, extra_observers)
     worker_ref.append(worker)
     if events:
         playground_events.worker = worker

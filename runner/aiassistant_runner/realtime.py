@@ -16,7 +16,6 @@ grok engine's XAI_API_KEY; text conversations and tasks keep using `engineModel`
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +25,9 @@ if TYPE_CHECKING:
     from fastapi import WebSocket
     from pipecat.observers.base_observer import BaseObserver
     from pipecat.serializers.base_serializer import FrameSerializer
-    from pipecat.services.llm_service import FunctionCallParams
 
     from .pipelines import CallPipeline
     from .state import RunnerState
-
-log = logging.getLogger(__name__)
 
 REALTIME_PATH = "/v1/realtime"
 
@@ -53,31 +49,22 @@ def build_realtime_pipeline(
 ) -> CallPipeline:
     """The realtime pipeline of one call (see build_call_pipeline for the arguments)."""
     from pipecat.frames.frames import (
-        EndWorkerFrame,
-        FunctionCallResultProperties,
         LLMMessagesAppendFrame,
         LLMRunFrame,
     )
     from pipecat.pipeline.pipeline import Pipeline
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
     from pipecat.services.llm_service import LLMService
     from pipecat.services.xai.realtime import events
     from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
-    from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
-    from .pipelines import CallPipeline
+    from .pipelines import CallPipeline, call_transport, call_worker, end_call
 
     config = state.config
     voice = config.voice
     assert voice is not None and voice.mode == "realtime"
-    transport = FastAPIWebsocketTransport(
-        websocket,
-        FastAPIWebsocketParams(
-            serializer=serializer, audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False
-        ),
-    )
+    transport = call_transport(websocket, serializer)
     audio = events.PCMAudioFormat(rate=sample_rate)  # 8000 or 16000
     session = events.SessionProperties(
         voice=voice.voice,
@@ -95,29 +82,12 @@ def build_realtime_pipeline(
         ),
     )
 
-    async def end_call(params: FunctionCallParams) -> None:
-        log.info("call ended by the model (end_call): %s", params.arguments.get("reason", ""))
-        await params.result_callback(
-            {"status": "ending call"}, properties=FunctionCallResultProperties(run_llm=False)
-        )
-        await params.llm.push_frame(EndWorkerFrame(reason="end_call"))
-
     context = LLMContext(messages=[], tools=state.tools.register(llm, builtins={END_CALL: end_call}))
     aggregators = LLMContextAggregatorPair(context)
     pipeline = Pipeline(
         [transport.input(), aggregators.user(), llm, transport.output(), aggregators.assistant()]
     )
-    worker = PipelineWorker(
-        pipeline,
-        params=PipelineParams(
-            audio_in_sample_rate=sample_rate,
-            audio_out_sample_rate=sample_rate,
-            enable_metrics=True,
-            enable_usage_metrics=True,
-        ),
-        enable_rtvi=False,
-        observers=[state.metrics.observer(), *observers],
-    )
+    worker = call_worker(pipeline, state, sample_rate, observers)
 
     @transport.event_handler("on_client_connected")
     async def open_call(transport: Any, websocket: Any) -> None:
