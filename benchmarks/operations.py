@@ -36,14 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from aiassistant_devtools.controlplane import ControlPlane
-from aiassistant_devtools.dev import OPERATOR_ACCOUNT, OPERATOR_NAMESPACE, operator_identity
 from aiassistant_devtools.kubeapi import Kube, path
-from aiassistant_operator.access import CREDENTIALS_SELECTOR
 from aiassistant_operator.render import render
 from aiassistant_operator.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reconcile import NAMESPACE, OperatorProcess, log, within
+from reconcile import NAMESPACE, log, prepare_operator, within
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "aiassistants.aiassistant.dev.yaml"
@@ -248,22 +246,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with ControlPlane.running(crds=[CRD]) as cluster:
         log(f"control plane {cluster.version} up in {cluster.start_seconds:.1f}s")
         async with Kube(cluster.server, cluster.admin_token, cluster.ca_file) as kube:
-            for obj in operator_identity():
-                await kube.apply(obj)
-            for namespace in (NAMESPACE, BASELINE):
-                await kube.ensure_namespace(namespace)
-            # Labelled: the operator uses (and watches) only Secrets labelled for assistants.
-            key = {"name": "xai-key", "namespace": NAMESPACE, "labels": CREDENTIALS_SELECTOR}
-            await kube.create(
-                {"apiVersion": "v1", "kind": "Secret", "metadata": key, "stringData": {"api-key": "a"}}
-            )
-            kubeconfig = cluster.write_kubeconfig(
-                cluster.workdir / "operator.kubeconfig",
-                token=cluster.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT),
-                user=OPERATOR_ACCOUNT,
-                namespace=NAMESPACE,
-            )
-            operator = OperatorProcess(kubeconfig, cluster.workdir / "operator.log", "WARNING")
+            operator = await prepare_operator(cluster, kube, "WARNING")
+            await kube.ensure_namespace(BASELINE)
             await operator.start()
             bench = Bench(args, kube)
             try:

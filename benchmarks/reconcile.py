@@ -403,6 +403,24 @@ class OperatorProcess:
         return 0
 
 
+async def prepare_operator(cluster: ControlPlane, kube: Kube, log_level: str) -> OperatorProcess:
+    """The chart's ServiceAccount and RBAC, namespace `bench` with its labelled key Secret
+    `xai-key` (the operator uses, and watches, only Secrets labelled for assistants), and the
+    operator process (not started) with that account's kubeconfig."""
+    for obj in operator_identity():
+        await kube.apply(obj)
+    await kube.ensure_namespace(NAMESPACE)
+    key = {"name": "xai-key", "namespace": NAMESPACE, "labels": CREDENTIALS_SELECTOR}
+    await kube.create({"apiVersion": "v1", "kind": "Secret", "metadata": key, "stringData": {"api-key": "b"}})
+    kubeconfig = cluster.write_kubeconfig(
+        cluster.workdir / "operator.kubeconfig",
+        token=cluster.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT),
+        user=OPERATOR_ACCOUNT,
+        namespace=NAMESPACE,
+    )
+    return OperatorProcess(kubeconfig, cluster.workdir / "operator.log", log_level)
+
+
 # ----------------------------------------------------------------------------- the writes
 
 
@@ -651,21 +669,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with ControlPlane.running(crds=[CRD]) as cluster:
         log(f"control plane {cluster.version} up in {cluster.start_seconds:.1f}s")
         async with Kube(cluster.server, cluster.admin_token, cluster.ca_file) as kube:
-            for obj in operator_identity():
-                await kube.apply(obj)
-            await kube.ensure_namespace(NAMESPACE)
-            # Labelled: the operator uses (and watches) only Secrets labelled for assistants.
-            key = {"name": "xai-key", "namespace": NAMESPACE, "labels": CREDENTIALS_SELECTOR}
-            await kube.create(
-                {"apiVersion": "v1", "kind": "Secret", "metadata": key, "stringData": {"api-key": "b"}}
-            )
-            kubeconfig = cluster.write_kubeconfig(
-                cluster.workdir / "operator.kubeconfig",
-                token=cluster.service_account_token(OPERATOR_NAMESPACE, OPERATOR_ACCOUNT),
-                user=OPERATOR_ACCOUNT,
-                namespace=NAMESPACE,
-            )
-            operator = OperatorProcess(kubeconfig, cluster.workdir / "operator.log", args.log_level)
+            operator = await prepare_operator(cluster, kube, args.log_level)
             watch = DeploymentWatch()
             watcher = asyncio.create_task(watch.run(cluster))
             bench = Bench(args, cluster, kube, watch, Audit(cluster.audit_log, OPERATOR_USER), operator)
