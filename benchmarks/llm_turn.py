@@ -8,7 +8,7 @@ between words, as a model generating tokens does). Rounds are interleaved,
 the variant order rotating each round, each turn starting on an idle loop; each pipeline is built once and reused, every turn replacing
 the context (LLMMessagesUpdateFrame), so every request is identical.
 
-Variants, cumulative from Pipecat's defaults to the product's text path (aiassistant_runner.llm):
+Variants, cumulative from Pipecat's defaults to the product's text path (aiassistant_runner.llm_factory):
   pipecat_default        factory default aggregators, default PipelineWorker, queued text consumer
   +worker_options        TEXT_WORKER_OPTIONS: no RTVI, no turn tracking, no idle observer
   +text_user_params      text_user_params(): no voice turn strategies in the user aggregator
@@ -44,7 +44,7 @@ from pipecat.pipeline.worker import PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
-from aiassistant_runner.llm import create_llm_service
+from aiassistant_runner.llm_factory import create_llm_service
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.text_pipeline import TEXT_WORKER_OPTIONS, TextSink, text_user_params
 

@@ -261,7 +261,7 @@ def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
 def bench_auth(requests: int = 20_000) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from aiassistant_contract.runner_config import RunnerConfig
-    from aiassistant_runner.server import create_app
+    from aiassistant_runner.app import create_app
     from aiassistant_runner.state import RunnerState
 
     tokens = [f"bench-access-token-{i}-{'x' * 32}" for i in range(3)]

@@ -76,9 +76,9 @@ def _vad_stop_recorder(stops: list[float]) -> Any:
 async def _voice_rounds(fake: Any, serializer: str, rounds: int) -> tuple[list[float], float]:
     """Latencies (ms) of `rounds` turns after a first, warm-up one; and the warm-up's."""
     from aiassistant_contract.runner_config import RunnerConfig
-    from aiassistant_runner.calls import handle_call
-    from aiassistant_runner.server import create_app
+    from aiassistant_runner.app import create_app
     from aiassistant_runner.state import RunnerState
+    from aiassistant_runner.voice_calls import handle_call
     from tests.voice.clients import ExotelCall, PlivoCall, ProtobufCall, TelnyxCall, TwilioCall, speech_pcm
 
     config = RunnerConfig.model_validate(

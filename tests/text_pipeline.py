@@ -1,6 +1,6 @@
 """Pipecat text pipelines around the runner's LLM factory, for tests and benchmarks/llm_turn.py.
 
-The runner's own text path (turns.py) drives the LLM service without a pipeline; these are the
+The runner's own text path (text_engine.py) drives the LLM service without a pipeline; these are the
 knobs that keep Pipecat's added time-to-first-text small when a pipeline carries text turns,
 measured by benchmarks/llm_turn.py against the raw OpenAI client on loopback (Pipecat defaults:
 +2.3..3.5 ms with a token-paced stream, +5 ms when the answer arrives in one burst; with all three

@@ -186,7 +186,7 @@ class Target:
 
     name: str
     provider: str  # how the provider calls itself, for messages ("xAI")
-    service: str  # Pipecat service class, "module:Class" (the runner imports it lazily, llm.py)
+    service: str  # Pipecat service class, "module:Class" (the runner imports it lazily, llm_factory.py)
     base_url: str | None  # None: the client library's own default
     key_env: str  # env var holding the API key inside the runner pod
     catalog: tuple[ModelFacts, ...] = ()

@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             key_check.write_termination_log(args.termination_log, str(err))
             return EXIT_KEY_REJECTED
 
-    from .server import create_app
+    from .app import create_app
 
     app = create_app(state)
     log.info("access: %s", state.access.describe())

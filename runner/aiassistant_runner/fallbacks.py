@@ -2,9 +2,9 @@
 
 A model is given up for the next on a connection error, a timeout, 429, 5xx or 401 (its key was
 refused); other answers (400: the request itself) would fail on any model and end the turn as before.
-- Text and tasks (turns.py): each request starts with the engine model; a model round that fails
+- Text and tasks (text_engine.py): each request starts with the engine model; a model round that fails
   before any text streamed is sent to the next model.
-- Voice calls (pipelines.py): Pipecat's `LLMSwitcher` with its failover strategy holds the engine
+- Voice calls (voice_pipeline.py): Pipecat's `LLMSwitcher` with its failover strategy holds the engine
   model's service and the fallbacks'. Pipecat's failover switches only when a service becomes
   unusable, which its error classification decides for permanent errors (401); `OutageFailover`
   also takes the outages above as unusable, so a dead primary falls over too. On a switch the turn

@@ -17,7 +17,7 @@ from .sessions import Sessions
 from .tools import ToolRunner
 
 if TYPE_CHECKING:
-    from .turns import TurnEngine
+    from .text_engine import TurnEngine
 
 
 @dataclass
@@ -90,7 +90,7 @@ class RunnerState:
     def turns(self) -> TurnEngine:
         """The turn engine of text conversations and tasks (one LLM service per process)."""
         if self._turns is None:
-            from .turns import TurnEngine
+            from .text_engine import TurnEngine
 
             self._turns = TurnEngine(self, timeout=self.llm_timeout_seconds)
         return self._turns

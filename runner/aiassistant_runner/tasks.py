@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from aiassistant_contract.runner_config import STOP_SERVICE, key_value_lines
 
 from .bounds import BodyTooLarge, ClientGone, until_done
-from .conversations import (
+from .chat_completions import (
     RequestError,
     model_header,
     openai_error,
@@ -44,7 +44,7 @@ from .conversations import (
 )
 from .sessions import CapacityError
 from .state import RunnerState
-from .turns import TurnResult
+from .text_engine import TurnResult
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from pipecat.services.openai.base_llm import BaseOpenAILLMService
 from pipecat.workers.runner import WorkerRunner
 
 from aiassistant_contract.engines import BUILTIN
-from aiassistant_runner.llm import create_llm_service, drop_rejected_settings
+from aiassistant_runner.llm_factory import create_llm_service, drop_rejected_settings
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 from tests.text_pipeline import TEXT_WORKER_OPTIONS, TextCallback, TextSink, text_user_params
 

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from aiassistant_contract.runner_config import RunnerConfig
-from aiassistant_runner.server import create_app
+from aiassistant_runner.app import create_app
 from aiassistant_runner.state import RunnerState
 from tests.fakes.openai_server import FakeOpenAI
 from tests.serving import Served, serve

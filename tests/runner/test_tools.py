@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aiassistant_contract.runner_config import ToolConfig
-from aiassistant_runner.llm import create_llm_service
+from aiassistant_runner.llm_factory import create_llm_service
 from aiassistant_runner.metrics import Metrics
 from aiassistant_runner.tools import ToolRunner
 from tests.fakes.tool_server import ToolReply, ToolServer
@@ -68,7 +68,7 @@ async def test_results_and_errors(tool_server: ToolServer, reply: ToolReply, exp
 
 
 async def test_registered_on_a_pipecat_service(tool_server: ToolServer) -> None:
-    """What calls.py does: register the spec tools and end_call on the factory's LLM service."""
+    """What voice_pipeline.py does: register the spec tools and end_call on the factory's LLM service."""
     llm, _ = create_llm_service("grok.grok-3", "xai-key-for-test", [], None, base_url="http://127.0.0.1:9/v1")
     runner = ToolRunner([tool(tool_server)])
     seen: list[tuple[str, Any, Any]] = []

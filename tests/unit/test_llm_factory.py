@@ -18,7 +18,7 @@ from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
 from aiassistant_contract.engines import BUILTIN, EXTRA_MODELS_ENV, UnknownModelError
 from aiassistant_contract.errors import MissingKeyError
-from aiassistant_runner.llm import create_llm, create_llm_service, service_class, tools_schema
+from aiassistant_runner.llm_factory import create_llm, create_llm_service, service_class, tools_schema
 from tests.text_pipeline import TEXT_WORKER_OPTIONS, TextSink, text_user_params
 
 XAI_URL = "https://api.x.ai/v1"
@@ -164,7 +164,7 @@ def test_tools_schema_conversion_and_errors() -> None:
 
 
 def test_the_factory_builds_the_class_the_registry_names() -> None:
-    # The contract's engines.py names each target's class (no Pipecat there); llm.py imports and
+    # The contract's engines.py names each target's class (no Pipecat there); llm_factory.py imports and
     # builds exactly that class, with no table of its own.
     for target in BUILTIN.targets.values():
         module, _, cls = target.service.partition(":")

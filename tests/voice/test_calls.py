@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from aiassistant_runner.pipelines import VOICE_APOLOGY, prewarm
+from aiassistant_runner.voice_pipeline import VOICE_APOLOGY, prewarm
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 from tests.fakes.tool_server import ToolReply, ToolServer
 from tests.runner.process import free_port

@@ -157,7 +157,7 @@ class TurnEngine:
         sent, whatever the service's settings say."""
         from aiassistant_contract.engines import registry_from_env
 
-        from .llm import create_llm
+        from .llm_factory import create_llm
 
         config = self._state.config
         engine = registry_from_env(self._state.environ).parse(model.engine_model, strict=False)

@@ -3,9 +3,9 @@
     GET  /healthz                  the process is alive
     GET  /readyz                   503 while draining (SIGTERM) or at maxSessionsPerPod
     GET  /metrics                  Prometheus text format
-    POST /v1/chat/completions      OpenAI-compatible text conversation (conversations.py)
+    POST /v1/chat/completions      OpenAI-compatible text conversation (chat_completions.py)
     POST /v1/tasks                 headless task with tools (tasks.py)
-    WS   /v1/calls/{serializer}    voice call (calls.py)
+    WS   /v1/calls/{serializer}    voice call (voice_calls.py)
     GET  /playground               browser playground, if the assistant enables it (playground.py)
 
 Access (access.py): every /v1 request needs credentials unless the assistant is anonymous; HTTP is
@@ -35,9 +35,9 @@ from aiassistant_contract.runner_config import SERIALIZERS
 
 from . import __version__
 from .access import SUBPROTOCOL, AccessMiddleware, Refused
-from .calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
 from .sessions import CapacityError
 from .state import RunnerState
+from .voice_calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        from .conversations import chat_completions
+        from .chat_completions import chat_completions
 
         return await chat_completions(request, state)
 

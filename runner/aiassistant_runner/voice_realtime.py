@@ -9,7 +9,7 @@ session's audio is PCM at the pipeline's rate: 16 kHz for protobuf clients, 8 kH
 serializers, so nothing is resampled (the serializers only convert mu-law to and from PCM, because
 Pipecat's serializers hand the pipeline PCM). The call opens with the bot's first response: the
 greeting (asked of the model), else the model's own opening (Pipecat's realtime service takes its
-conversation with its first response). Tools (the spec's webhooks and `end_call`), `maxCallSeconds` (calls.py), transcripts and
+conversation with its first response). Tools (the spec's webhooks and `end_call`), `maxCallSeconds` (voice_calls.py), transcripts and
 token usage (Pipecat's metrics frames, into our metrics) work as in pipeline mode. The key is the
 grok engine's XAI_API_KEY; text conversations and tasks keep using `engineModel`.
 """
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from pipecat.observers.base_observer import BaseObserver
     from pipecat.serializers.base_serializer import FrameSerializer
 
-    from .pipelines import CallPipeline
     from .state import RunnerState
+    from .voice_pipeline import CallPipeline
 
 REALTIME_PATH = "/v1/realtime"
 
@@ -59,7 +59,7 @@ def build_realtime_pipeline(
     from pipecat.services.xai.realtime import events
     from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
 
-    from .pipelines import CallPipeline, call_transport, call_worker, end_call
+    from .voice_pipeline import CallPipeline, call_transport, call_worker, end_call
 
     config = state.config
     voice = config.voice

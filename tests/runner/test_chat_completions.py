@@ -11,7 +11,7 @@ import json
 import openai
 import pytest
 
-from aiassistant_runner.turns import APOLOGY
+from aiassistant_runner.text_engine import APOLOGY
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 from tests.fakes.tool_server import ToolReply, ToolServer
 from tests.runner.conftest import PROMPT, StartRunner

@@ -1,10 +1,10 @@
 """Voice calls: `WS /v1/calls/{serializer}` — one Pipecat pipeline per accepted socket.
 
-server.py accepts the socket and checks the serializer is enabled and the caller's credentials at
+app.py accepts the socket and checks the serializer is enabled and the caller's credentials at
 the upgrade; `handle_call` reads the telephony provider's `start` message where there is one (it
 carries the stream id the serializer must echo, and possibly the stream token) within
 `limits.callStartSeconds`, and only then admits the session: a socket that never sends `start`
-never holds a session slot. Then it builds the pipeline (pipelines.py) and runs it until the call ends:
+never holds a session slot. Then it builds the pipeline (voice_pipeline.py) and runs it until the call ends:
   - the client closes the socket (the pipeline is cancelled, the session ends cleanly),
   - the model calls the built-in `end_call` tool (after its goodbye is spoken),
   - `maxCallSeconds` passes (the pipeline ends gracefully),
@@ -103,8 +103,8 @@ async def _run(
 ) -> None:
     from pipecat.workers.runner import WorkerRunner
 
-    from .pipelines import build_call_pipeline
     from .playground_events import wants_playground_events
+    from .voice_pipeline import build_call_pipeline
 
     try:
         # Building costs ~150 ms of CPU (ONNX models for the VAD, TLS contexts of the HTTP clients,

@@ -40,7 +40,7 @@ from aiassistant_contract.runner_config import LimitsConfig
 from .bounds import BodyTooLarge, ClientGone, json_depth, read_body, until_done
 from .sessions import CapacityError
 from .state import RunnerState
-from .turns import TurnResult
+from .text_engine import TurnResult
 
 log = logging.getLogger(__name__)
 

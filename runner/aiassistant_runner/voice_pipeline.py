@@ -9,7 +9,7 @@ user's turn ends when the VAD reports `vad.stopSecs` of silence and the transcri
 spec's stopSecs is the whole pause policy, no extra timer), or by Pipecat's smart-turn model when
 `smartTurn` is set. User speech during bot speech interrupts the bot (Pipecat's default).
 
-Text conversations and tasks need no pipeline: see turns.py.
+Text conversations and tasks need no pipeline: see text_engine.py.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def prewarm() -> None:
     import pipecat.turns.user_turn_strategies
     import pipecat.workers.runner  # noqa: F401
 
-    from . import llm  # noqa: F401
+    from . import llm_factory  # noqa: F401
 
 
 @dataclass
@@ -135,7 +135,7 @@ def build_call_pipeline(
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
     from .fallbacks import chain, switcher
-    from .llm import create_llm, create_llm_service
+    from .llm_factory import create_llm, create_llm_service
 
     config = state.config
     extra_observers = list(observers)
@@ -145,7 +145,7 @@ def build_call_pipeline(
         playground_events = PlaygroundEvents()
         extra_observers.append(playground_events)
     if config.realtime:
-        from .realtime import build_realtime_pipeline
+        from .voice_realtime import build_realtime_pipeline
 
         call = build_realtime_pipeline(
             websocket, serializer, state, sample_rate=sample_rate, observers=extra_observers
