@@ -262,7 +262,7 @@ def bench_auth(requests: int = 20_000) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from aiassistant_contract.runner_config import RunnerConfig
     from aiassistant_runner.app import create_app
-    from aiassistant_runner.state import RunnerState
+    from aiassistant_runner.wiring import build_runner
 
     tokens = [f"bench-access-token-{i}-{'x' * 32}" for i in range(3)]
     apps = {}
@@ -271,9 +271,7 @@ def bench_auth(requests: int = 20_000) -> dict[str, Any]:
         ("tokens", {}, {"AIASSISTANT_ACCESS_TOKENS": "\n".join(tokens)}),
     ):
         config = RunnerConfig.model_validate({"engineModel": "grok.grok-3", "access": access})
-        apps[mode] = create_app(
-            RunnerState.create(config, environ={"XAI_API_KEY": KEY, **env}), prewarm=False
-        )
+        apps[mode] = create_app(build_runner(config, environ={"XAI_API_KEY": KEY, **env}), prewarm=False)
     headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {tokens[-1]}".encode())]
     scope = {
         "type": "http",

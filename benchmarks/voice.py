@@ -77,8 +77,8 @@ async def _voice_rounds(fake: Any, serializer: str, rounds: int) -> tuple[list[f
     """Latencies (ms) of `rounds` turns after a first, warm-up one; and the warm-up's."""
     from aiassistant_contract.runner_config import RunnerConfig
     from aiassistant_runner.app import create_app
-    from aiassistant_runner.state import RunnerState
     from aiassistant_runner.voice_calls import handle_call
+    from aiassistant_runner.wiring import build_runner
     from tests.voice.clients import ExotelCall, PlivoCall, ProtobufCall, TelnyxCall, TwilioCall, speech_pcm
 
     config = RunnerConfig.model_validate(
@@ -90,7 +90,7 @@ async def _voice_rounds(fake: Any, serializer: str, rounds: int) -> tuple[list[f
             "transport": {"serializers": [serializer]},
         }
     )
-    state = RunnerState.create(config, environ={"XAI_API_KEY": XAI_KEY, "OPENAI_API_KEY": OPENAI_KEY})
+    state = build_runner(config, environ={"XAI_API_KEY": XAI_KEY, "OPENAI_API_KEY": OPENAI_KEY})
     stops: list[float] = []
     app = create_app(state)
 
@@ -98,7 +98,9 @@ async def _voice_rounds(fake: Any, serializer: str, rounds: int) -> tuple[list[f
     @app.websocket("/bench/calls/{name}")
     async def bench_call(websocket: WebSocket, name: str) -> None:
         await websocket.accept()
-        await handle_call(websocket, name, state, observers=[_vad_stop_recorder(stops)])
+        await handle_call(
+            websocket, name, state.calls, state.sessions, state.access, observers=[_vad_stop_recorder(stops)]
+        )
 
     from tests.serving import serve
 

@@ -53,9 +53,10 @@ from aiassistant_contract.runner_config import (
 )
 from aiassistant_contract.urls import check_urls
 
-from . import fallbacks, key_check
+from . import key_check
 from .logs import setup_logging
-from .state import RunnerState
+from .sessions import Sessions
+from .wiring import build_runner
 
 log = logging.getLogger("aiassistant_runner")
 
@@ -121,9 +122,10 @@ class DrainingServer(uvicorn.Server):
     while active sessions finish, up to the grace period; then the usual graceful shutdown, exit 0.
     A second signal during the drain stops at once."""
 
-    def __init__(self, config: uvicorn.Config, state: RunnerState) -> None:
+    def __init__(self, config: uvicorn.Config, sessions: Sessions, grace_seconds: float) -> None:
         super().__init__(config)
-        self.runner_state = state
+        self.sessions = sessions
+        self.grace_seconds = grace_seconds
         self._drain: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -145,9 +147,9 @@ class DrainingServer(uvicorn.Server):
             self._drain = asyncio.ensure_future(self._drain_then_exit(sig))
 
     async def _drain_then_exit(self, sig: int) -> None:
-        sessions = self.runner_state.sessions
+        sessions = self.sessions
         sessions.begin_drain()
-        grace = self.runner_state.drain_seconds
+        grace = self.grace_seconds
         log.info(
             "%s: draining, %d active session(s), grace %.0fs",
             signal.Signals(sig).name,
@@ -242,15 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         config = load(args)
-        state = RunnerState.create(config, drain_seconds=args.drain_seconds)
-        state.llm_key()  # fail at start, not on the first session: the message names the env var
-        fallbacks.chain(state)  # and each fallback's key
+        # Fails at start, not on the first session, with the env var of a missing key.
+        runner = build_runner(config, drain_seconds=args.drain_seconds)
     except (ConfigError, EngineModelError, MissingKeyError) as err:
         print(f"aiassistant-runner: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     if not args.no_key_check:
         try:
-            key_check.verdict(asyncio.run(key_check.check_keys(config, state.environ)), state.metrics)
+            key_check.verdict(asyncio.run(key_check.check_keys(config, os.environ)), runner.metrics)
         except key_check.KeyRejected as err:
             print(f"aiassistant-runner: {err}", file=sys.stderr)
             key_check.write_termination_log(args.termination_log, str(err))
@@ -258,11 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .app import create_app
 
-    app = create_app(state)
-    log.info("access: %s", state.access.describe())
+    app = create_app(runner)
+    log.info("access: %s", runner.access.describe())
     log.info(
         "serving assistant %s (%s) on %s:%d",
-        state.metrics.assistant,
+        runner.metrics.assistant,
         config.engine_model,
         args.host,
         args.port,
@@ -283,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ws_max_size=WS_MAX_MESSAGE_BYTES,
             lifespan="on",
         ),
-        state,
+        runner.sessions,
+        runner.drain_seconds,
     )
     server.run()
     return 0

@@ -14,9 +14,9 @@ checked by `AccessMiddleware` (401, OpenAI-shaped), calls by the route below (cl
 Calls: the route accepts the socket (selecting the `aiassistant` subprotocol if offered), refuses an
 unknown or not-enabled serializer (close 1008), a caller without credentials (close 1008) or a pod
 that is not ready (close 1013, "try again later"), then hands the accepted socket to
-`calls.handle_call(websocket, serializer, state)`, which reads the telephony `start` message (and
+`voice_calls.handle_call`, which reads the telephony `start` message (and
 checks a stream token) within `limits.callStartSeconds` and only then admits the session with
-`async with state.sessions.open("call")`; a CapacityError from there also closes with 1013.
+`async with sessions.open("call")`; a CapacityError from there also closes with 1013.
 """
 
 from __future__ import annotations
@@ -36,29 +36,30 @@ from aiassistant_contract.runner_config import SERIALIZERS
 from . import __version__
 from .access import SUBPROTOCOL, AccessMiddleware, Refused
 from .sessions import CapacityError
-from .state import RunnerState
 from .voice_calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
+from .wiring import Runner
 
 log = logging.getLogger(__name__)
 
 WS_TRY_AGAIN_LATER = 1013
 
 
-def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
-    """The app serving one assistant; `state` is shared by every request.
+def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
+    """The app serving one assistant, on the objects `runner` wired (wiring.py).
 
-    `prewarm`: import Pipecat and build the text LLM service in a thread once serving. Readiness does
-    not wait for it (the import takes longer than the rest of the start, see benchmarks/runner.py);
-    a request arriving before it finishes waits for the same build instead of starting another.
+    `prewarm`: for an assistant that takes calls, import the voice stack in a thread once serving
+    (readiness does not wait; the first call would otherwise pay about a second of CPU). Text turns
+    need no Pipecat at all.
     """
+    config, sessions, metrics, access = runner.config, runner.sessions, runner.metrics, runner.access
 
     def warm() -> None:
-        try:
-            state.turns.warm()
-        except Exception:  # the first request will report the same problem to its client
-            log.exception("prewarming the LLM service failed")
-        # Pipecat's import leaves ~130k long-lived objects; a full collection scanning them takes
-        # ~130 ms and was the p99 of concurrent conversations. Frozen objects are never scanned.
+        if config.voice_ready():
+            from .voice_pipeline import prewarm as import_voice_stack
+
+            import_voice_stack()
+        # Long-lived objects of the imports (Pipecat's: ~130k) made full collections take ~130 ms,
+        # the p99 of concurrent conversations; frozen objects are never scanned.
         gc.freeze()
 
     @asynccontextmanager
@@ -67,17 +68,16 @@ def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
         yield
         if warming is not None:
             await warming
-        await state.aclose()
+        await runner.aclose()
 
     app = FastAPI(
-        title=f"aiassistant-runner {state.metrics.assistant}",
+        title=f"aiassistant-runner {metrics.assistant}",
         version=__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
     )
-    app.state.runner = state
-    app.add_middleware(AccessMiddleware, access=state.access)
+    app.add_middleware(AccessMiddleware, access=access)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -85,59 +85,61 @@ def create_app(state: RunnerState, *, prewarm: bool = True) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        reason = state.sessions.not_ready_reason()
+        reason = sessions.not_ready_reason()
         body = {
             "status": "ready" if reason is None else "not ready",
-            "activeSessions": state.sessions.active,
-            "maxSessions": state.sessions.max_sessions,
+            "activeSessions": sessions.active,
+            "maxSessions": sessions.max_sessions,
         }
         if reason is not None:
             body["reason"] = reason
         return JSONResponse(body, status_code=200 if reason is None else 503)
 
     @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         from .chat_completions import chat_completions
 
-        return await chat_completions(request, state)
+        return await chat_completions(request, runner.text, sessions, config.limits)
 
     @app.post("/v1/tasks")
     async def tasks(request: Request) -> Response:
         from .tasks import run_task
 
-        return await run_task(request, state)
+        return await run_task(request, runner.text, sessions, config)
 
     @app.websocket("/v1/calls/{serializer}")
     async def calls(websocket: WebSocket, serializer: str) -> None:
         offered = websocket.scope.get("subprotocols") or []
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        enabled = state.config.transport.serializers
+        enabled = config.transport.serializers
         if serializer not in enabled:
             what = "not enabled for this assistant" if serializer in SERIALIZERS else "unknown"
             reason = f"serializer {serializer[:40]!r} is {what} (served: {', '.join(enabled)})"
             await websocket.close(WS_POLICY_VIOLATION, reason[:120])
             return
         try:
-            authenticated = state.access.check_call(websocket.scope, serializer)
+            authenticated = access.check_call(websocket.scope, serializer)
         except Refused as refused:
             await websocket.close(WS_POLICY_VIOLATION, str(refused)[:120])
             return
-        not_ready = state.sessions.not_ready_reason()
+        not_ready = sessions.not_ready_reason()
         if not_ready is not None:
             await websocket.close(WS_TRY_AGAIN_LATER, f"runner is {not_ready}")
             return
         try:
-            await handle_call(websocket, serializer, state, authenticated=authenticated)
+            await handle_call(
+                websocket, serializer, runner.calls, sessions, access, authenticated=authenticated
+            )
         except CapacityError as err:
             if websocket.application_state != WebSocketState.DISCONNECTED:
                 await websocket.close(WS_TRY_AGAIN_LATER, str(err))
 
-    if state.config.playground:
+    if config.playground:
         from .playground import mount_playground
 
-        mount_playground(app, state)
+        mount_playground(app, config)
     return app

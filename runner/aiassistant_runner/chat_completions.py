@@ -38,9 +38,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from aiassistant_contract.runner_config import LimitsConfig
 
 from .bounds import BodyTooLarge, ClientGone, json_depth, read_body, until_done
-from .sessions import CapacityError
-from .state import RunnerState
-from .text_engine import TurnResult
+from .sessions import CapacityError, Sessions
+from .text_engine import TextEngine, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +207,15 @@ def model_header(result: TurnResult) -> dict[str, str]:
     return {"X-AIAssistant-Model": result.model} if result.model else {}
 
 
-def answered_by(result: TurnResult, state: RunnerState) -> str:
+def answered_by(result: TurnResult, engine: TextEngine) -> str:
     """The body's `model`: the model that answered, else the engine model's."""
-    return result.model.partition(".")[2] if result.model else state.llm_model
+    return result.model.partition(".")[2] if result.model else engine.model
 
 
-async def chat_completions(request: Request, state: RunnerState) -> Response:
-    limits = state.config.limits
+async def chat_completions(
+    request: Request, engine: TextEngine, sessions: Sessions, limits: LimitsConfig
+) -> Response:
+    """Answer one chat completion request (see the module docstring)."""
     try:
         chat = parse_chat_request(await read_json_object(request, limits), limits.max_messages)
     except RequestError as err:
@@ -227,19 +228,17 @@ async def chat_completions(request: Request, state: RunnerState) -> Response:
         # Refuse before the 200 goes out; the session itself is held by the stream generator, so
         # it ends however the stream ends (done, client gone, server stopping).
         try:
-            state.sessions.check("text")
+            sessions.check("text")
         except CapacityError as err:
             return unavailable(err)
-        chunks = _stream(state, chat, completion_id, created)
+        chunks = _stream(engine, sessions, limits, chat, completion_id, created)
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
     try:
-        async with state.sessions.open("text") as session:
+        async with sessions.open("text") as session:
             try:
-                result = await until_done(
-                    request, state.turns.run(chat.messages), limits.turn_timeout_seconds
-                )
+                result = await until_done(request, engine.run(chat.messages), limits.turn_timeout_seconds)
             except (TimeoutError, ClientGone) as err:
                 session.fail()
                 if isinstance(err, ClientGone):
@@ -254,7 +253,7 @@ async def chat_completions(request: Request, state: RunnerState) -> Response:
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
-        "model": answered_by(result, state),
+        "model": answered_by(result, engine),
         "choices": [
             {
                 "index": 0,
@@ -269,13 +268,18 @@ async def chat_completions(request: Request, state: RunnerState) -> Response:
 
 
 async def _stream(
-    state: RunnerState, chat: ChatRequest, completion_id: str, created: int
+    engine: TextEngine,
+    sessions: Sessions,
+    limits: LimitsConfig,
+    chat: ChatRequest,
+    completion_id: str,
+    created: int,
 ) -> AsyncIterator[str]:
     head = {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
-        "model": state.llm_model,
+        "model": engine.model,
     }
     if chat.include_usage:
         head["usage"] = None  # OpenAI sends usage: null on every chunk but the last when asked for usage
@@ -283,20 +287,20 @@ async def _stream(
     answer = TurnResult()
 
     def event(delta: dict[str, Any], finish: str | None = None) -> str:
-        head["model"] = answered_by(answer, state)  # a fallback may answer
+        head["model"] = answered_by(answer, engine)  # a fallback may answer
         chunk = {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
         return f"data: {json.dumps(chunk)}\n\n"
 
     try:
-        async with state.sessions.open("text") as session:
+        async with sessions.open("text") as session:
             pieces: asyncio.Queue[str | None] = asyncio.Queue()
 
             async def on_text(text: str) -> None:
                 pieces.put_nowait(text)
 
-            turn = asyncio.create_task(state.turns.run(chat.messages, on_text=on_text, result=answer))
+            turn = asyncio.create_task(engine.run(chat.messages, on_text=on_text, result=answer))
             turn.add_done_callback(lambda _: pieces.put_nowait(None))
-            seconds = state.config.limits.turn_timeout_seconds
+            seconds = limits.turn_timeout_seconds
             try:
                 yield event({"role": "assistant", "content": ""})
                 async with asyncio.timeout(seconds):

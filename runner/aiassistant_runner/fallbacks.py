@@ -2,6 +2,7 @@
 
 A model is given up for the next on a connection error, a timeout, 429, 5xx or 401 (its key was
 refused); other answers (400: the request itself) would fail on any model and end the turn as before.
+The chain itself (each model's key and endpoint) is models.py's.
 - Text and tasks (text_engine.py): each request starts with the engine model; a model round that fails
   before any text streamed is sent to the next model.
 - Voice calls (voice_pipeline.py): Pipecat's `LLMSwitcher` with its failover strategy holds the engine
@@ -17,17 +18,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aiassistant_contract.errors import require_env
-from aiassistant_contract.runner_config import fallback_key_env
+from .metrics import Metrics
+from .models import Model
 
 if TYPE_CHECKING:
     from pipecat.pipeline.llm_switcher import LLMSwitcher
     from pipecat.services.llm_service import LLMService
-
-    from .state import RunnerState
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +36,6 @@ FAILOVER_STATUSES = frozenset({401, 429})  # and every 5xx
 def failover_status(status: int) -> bool:
     """Whether an HTTP status of a model's answer is a reason to ask the next model."""
     return status in FAILOVER_STATUSES or status >= 500
-
-
-@dataclass(frozen=True)
-class Model:
-    """One model of the chain: its engine model, key and endpoint override."""
-
-    engine_model: str
-    key: str
-    base_url: str | None
-    reasoning_effort: str | None = None
-
-
-def chain(state: RunnerState) -> list[Model]:
-    """The engine model, then the fallbacks in order. Raises MissingKeyError naming an unset env var."""
-    config = state.config
-    models = [Model(config.engine_model, state.llm_key(), state.llm_base_url, config.reasoning_effort)]
-    for i, fallback in enumerate(config.fallbacks):
-        why = f"fallbacks[{i}] ({fallback.engine_model}) reads its API key from this env var"
-        key = require_env(state.environ, fallback_key_env(i), why)
-        models.append(Model(fallback.engine_model, key, fallback.base_url))
-    return models
 
 
 def failover_error(exception: BaseException | None) -> bool:
@@ -71,7 +49,9 @@ def failover_error(exception: BaseException | None) -> bool:
     return isinstance(exception, ConnectionError | TimeoutError)
 
 
-def switcher(llms: list[LLMService], models: list[Model], state: RunnerState, rerun: Any) -> LLMSwitcher[Any]:
+def switcher(
+    llms: list[LLMService], models: Sequence[Model], metrics: Metrics, rerun: Callable[[], Awaitable[None]]
+) -> LLMSwitcher[Any]:
     """Pipecat's LLMSwitcher over `llms` (the chain's services, in order) with OutageFailover; on a
     switch it logs, counts and awaits `rerun()` (which asks the failed turn again)."""
     from pipecat.pipeline.llm_switcher import LLMSwitcher
@@ -84,7 +64,7 @@ def switcher(llms: list[LLMService], models: list[Model], state: RunnerState, re
     async def on_switched(strategy: Any, service: Any) -> None:
         to = names.get(id(service), "?")
         log.warning("voice LLM %s failed; switched to fallback %s", previous[0], to)
-        state.metrics.llm_failover(previous[0], to)
+        metrics.llm_failover(previous[0], to)
         previous[0] = to
         await rerun()
 

@@ -8,12 +8,14 @@ service class is the one the registry names for the target (no second table here
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from openai import NOT_GIVEN as OPENAI_NOT_GIVEN
+from openai import Timeout
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -32,6 +34,8 @@ from aiassistant_contract.engines import (
     registry_from_env,
 )
 from aiassistant_contract.errors import require_env
+
+from .llm_policy import LLMPolicy
 
 
 def service_class(target: Target) -> type[BaseOpenAILLMService]:
@@ -71,16 +75,32 @@ def tools_schema(tools: Sequence[Mapping[str, Any] | FunctionSchema] | None) -> 
     return ToolsSchema(standard_tools=functions)
 
 
-def drop_rejected_settings(llm: BaseOpenAILLMService, rejected: Iterable[str]) -> None:
-    """Unset every setting (and extra request key) the model rejects, so that Pipecat's request
-    building (`build_chat_completion_params`, voice and text alike) never sends one. Unset is the
-    OpenAI client's NOT_GIVEN, as Pipecat initialises them (None would be sent as null); Grok's
+def drop_rejected_settings(settings: Any, rejected: Iterable[str]) -> None:
+    """Unset, in a service's Settings before the service is built, every setting (and extra request
+    key) the model rejects, so that Pipecat's request building never sends one. Unset is the OpenAI
+    client's NOT_GIVEN, as Pipecat initialises them (None would be sent as null); Grok's
     reasoning_effort stays None, which Pipecat does not send."""
-    settings: Any = llm._settings
     for name in rejected:
         settings.extra.pop(name, None)
         if name != REASONING_EFFORT_PARAMETER and hasattr(settings, name):
             setattr(settings, name, OPENAI_NOT_GIVEN)
+
+
+S = TypeVar("S", bound=BaseOpenAILLMService)
+
+
+@functools.cache
+def bounded(service: type[S], policy: LLMPolicy) -> type[S]:
+    """`service`, whose OpenAI client follows `policy` (llm_policy.py). Pipecat builds the client in
+    its public `create_client` hook with the SDK's 600 s timeout and 2 retries, and has no setting
+    for either; a caller on the phone cannot wait that long."""
+    timeout = Timeout(policy.read_seconds, connect=policy.connect_seconds)
+
+    def create_client(self: Any, api_key: Any = None, base_url: Any = None, **kwargs: Any) -> Any:
+        client = service.create_client(self, api_key=api_key, base_url=base_url, **kwargs)
+        return client.with_options(timeout=timeout, max_retries=policy.max_retries)
+
+    return cast(type[S], type(service.__name__, (service,), {"create_client": create_client}))
 
 
 def create_llm(
@@ -90,7 +110,7 @@ def create_llm(
     base_url: str | None = None,
     system_instruction: str | None = None,
     strict: bool = False,
-    timeout_secs: float | None = None,
+    policy: LLMPolicy | None = None,
     reasoning_effort: str | None = None,
 ) -> BaseOpenAILLMService:
     """The service alone, for callers that drive it without aggregators (see create_llm_service)."""
@@ -108,14 +128,10 @@ def create_llm(
             settings.reasoning_effort = reasoning_effort  # type: ignore[assignment]  # checked above
         else:  # OpenAILLMService has no setting of its own: the request's extra keys carry it
             settings.extra[REASONING_EFFORT_PARAMETER] = reasoning_effort
-    llm = service(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
-    drop_rejected_settings(llm, engine.facts.rejected_parameters)
-    if timeout_secs is not None:
-        # Pipecat 1.14 builds its AsyncOpenAI client with the SDK's 600 s timeout and 2 retries, and
-        # has no knob for either; a caller on the phone cannot wait that long. Bound each attempt
-        # (connect, and every wait for the next streamed bytes) and retry once.
-        llm._client = llm._client.with_options(timeout=timeout_secs, max_retries=1)
-    return llm
+    drop_rejected_settings(settings, engine.facts.rejected_parameters)
+    if policy is not None:
+        service = bounded(service, policy)
+    return service(api_key=api_key, base_url=base_url or target.base_url, settings=settings)
 
 
 def create_llm_service(
@@ -128,7 +144,7 @@ def create_llm_service(
     system_instruction: str | None = None,
     user_params: LLMUserAggregatorParams | None = None,
     strict: bool = False,
-    timeout_secs: float | None = None,
+    policy: LLMPolicy | None = None,
     reasoning_effort: str | None = None,
 ) -> tuple[BaseOpenAILLMService, LLMContextAggregatorPair]:
     """Build the Pipecat LLM service for an engine model and the context aggregators around it.
@@ -142,7 +158,7 @@ def create_llm_service(
     `base_url`: overrides the target's default (gateways, local OpenAI-compatible servers).
     `user_params`: the user aggregator's parameters; Pipecat's default (voice turn detection) when
     None.
-    `timeout_secs`: bound of one LLM request attempt (one retry); None keeps the OpenAI SDK's default.
+    `policy`: timeouts and retries of each request (llm_policy.py); None keeps the OpenAI SDK's.
     `reasoning_effort`: sent as `reasoning_effort` (Pipecat's GrokLLMSettings.reasoning_effort for
     grok); a value the model does not take is a ValueError, and unset sends nothing (the provider's
     default). The service never holds a setting for a parameter the model rejects.
@@ -153,7 +169,7 @@ def create_llm_service(
         base_url=base_url,
         system_instruction=system_instruction,
         strict=strict,
-        timeout_secs=timeout_secs,
+        policy=policy,
         reasoning_effort=reasoning_effort,
     )
     context = LLMContext(

@@ -20,7 +20,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import Response
 
 if TYPE_CHECKING:
-    from .state import RunnerState
+    from aiassistant_contract.runner_config import RunnerConfig
 
 ASSETS: dict[str, str] = {
     "index.html": "text/html; charset=utf-8",
@@ -45,9 +45,8 @@ def asset(name: str) -> bytes:
     return resources.files(__package__).joinpath("playground_static", name).read_bytes()
 
 
-def info(state: RunnerState) -> dict[str, Any]:
+def info(config: RunnerConfig) -> dict[str, Any]:
     """The assistant as the page shows it: names, model, and whether it takes calls."""
-    config = state.config
     realtime = config.voice.model if config.realtime and config.voice else None
     return {
         "name": config.name,
@@ -61,7 +60,7 @@ def info(state: RunnerState) -> dict[str, Any]:
     }
 
 
-def mount_playground(app: FastAPI, state: RunnerState) -> None:
+def mount_playground(app: FastAPI, config: RunnerConfig) -> None:
     """Add the playground's routes to `app`."""
     headers = {
         "Content-Security-Policy": CSP,
@@ -75,7 +74,7 @@ def mount_playground(app: FastAPI, state: RunnerState) -> None:
 
     @app.get("/playground/info", include_in_schema=False)
     async def playground_info() -> dict[str, Any]:
-        return info(state)
+        return info(config)
 
     @app.get("/playground/{name}", include_in_schema=False)
     async def static(name: str) -> Response:

@@ -36,17 +36,17 @@ if TYPE_CHECKING:
     from fastapi import WebSocket
     from pipecat.pipeline.worker import PipelineWorker
 
-    from .state import RunnerState
+    from aiassistant_contract.runner_config import RunnerConfig
 
 EVENTS_QUERY = "playground"  # ?events=playground on the call socket
 MAX_TEXT = 2000  # characters of one transcript message
 
 
-def wants_playground_events(websocket: WebSocket, serializer: str, state: RunnerState) -> bool:
+def wants_playground_events(websocket: WebSocket, serializer: str, config: RunnerConfig) -> bool:
     """A playground call (`?events=playground` on a runner serving the playground) also gets the
     events; every other call only audio and interruptions."""
     return (
-        state.config.playground
+        config.playground
         and serializer == "protobuf"
         and websocket.query_params.get("events") == EVENTS_QUERY
     )

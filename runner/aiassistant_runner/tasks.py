@@ -31,7 +31,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from aiassistant_contract.runner_config import STOP_SERVICE, key_value_lines
+from aiassistant_contract.runner_config import STOP_SERVICE, RunnerConfig, key_value_lines
 
 from .bounds import BodyTooLarge, ClientGone, until_done
 from .chat_completions import (
@@ -42,9 +42,8 @@ from .chat_completions import (
     too_large,
     unavailable,
 )
-from .sessions import CapacityError
-from .state import RunnerState
-from .text_engine import TurnResult
+from .sessions import CapacityError, Sessions
+from .text_engine import TextEngine, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +73,22 @@ def parse_task(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-async def run_task(request: Request, state: RunnerState) -> Response:
+async def run_task(
+    request: Request, engine: TextEngine, sessions: Sessions, config: RunnerConfig
+) -> Response:
+    """Run one task to its end (see the module docstring)."""
     try:
-        messages = parse_task(await read_json_object(request, state.config.limits))
+        messages = parse_task(await read_json_object(request, config.limits))
     except RequestError as err:
         return openai_error(400, str(err), param=err.param)
     except BodyTooLarge as err:
         return too_large(err)
     result = TurnResult()
-    timeout = state.config.task_timeout_seconds
+    timeout = config.task_timeout_seconds
     try:
-        async with state.sessions.open("task") as session:
+        async with sessions.open("task") as session:
             try:
-                await until_done(request, state.turns.run(messages, task=True, result=result), timeout)
+                await until_done(request, engine.run(messages, task=True, result=result), timeout)
                 status = _STATUS[result.finish]
             except ClientGone:
                 session.fail()

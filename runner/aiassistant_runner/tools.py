@@ -139,26 +139,44 @@ class ToolRunner:
             llm.register_function(name, handler)
         return schema
 
-    def schema(self, builtins: Iterable[str] = ()) -> ToolsSchema:
-        """The spec tools plus the named built-ins, as a Pipecat ToolsSchema."""
-        from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-        from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-
-        schemas = [
-            FunctionSchema(
-                name=tool.name,
-                description=tool.description,
-                properties=dict(tool.parameters.get("properties", {})),
-                required=list(tool.parameters.get("required", [])),
+    def functions(self, builtins: Iterable[str] = ()) -> list[tuple[str, str, dict[str, Any], list[str]]]:
+        """(name, description, properties, required) of the spec tools plus the named built-ins."""
+        functions = [
+            (
+                tool.name,
+                tool.description,
+                dict(tool.parameters.get("properties", {})),
+                list(tool.parameters.get("required", [])),
             )
             for tool in self.tools.values()
         ]
         for name in builtins:
             if name not in BUILTIN_SCHEMAS:
                 raise ValueError(f"unknown built-in tool {name!r} (known: {', '.join(BUILTIN_SCHEMAS)})")
-            description, properties, required = BUILTIN_SCHEMAS[name]
-            schemas.append(FunctionSchema(name, description, properties, required))
-        return ToolsSchema(standard_tools=schemas)
+            functions.append((name, *BUILTIN_SCHEMAS[name]))
+        return functions
+
+    def schema(self, builtins: Iterable[str] = ()) -> ToolsSchema:
+        """The spec tools plus the named built-ins, as a Pipecat ToolsSchema (voice calls)."""
+        from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+        from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+
+        return ToolsSchema(standard_tools=[FunctionSchema(*f) for f in self.functions(builtins)])
+
+    def openai_tools(self, builtins: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """The same tools in the chat completions request's `tools` format (text turns), as
+        Pipecat's OpenAI adapter writes a ToolsSchema."""
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": description,
+                    "parameters": {"type": "object", "properties": properties, "required": required},
+                },
+            }
+            for name, description, properties, required in self.functions(builtins)
+        ]
 
     def _handler(self, on_call: ToolCallListener | None) -> BuiltinHandler:
         async def handle(params: FunctionCallParams) -> None:

@@ -28,7 +28,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from aiassistant_contract.errors import MissingKeyError
 
-from .access import Refused
+from .access import Access, Refused
+from .sessions import Sessions
 
 if TYPE_CHECKING:
     from fastapi import WebSocket
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from pipecat.serializers.base_serializer import FrameSerializer
 
     from .sessions import Session
-    from .state import RunnerState
+    from .voice_pipeline import CallServices
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class HandshakeError(ValueError):
 async def handle_call(
     websocket: WebSocket,
     serializer: str,
-    state: RunnerState,
+    services: CallServices,
+    sessions: Sessions,
+    access: Access,
     *,
     observers: Sequence[BaseObserver] = (),
     authenticated: bool = True,
@@ -75,13 +78,13 @@ async def handle_call(
     carry the stream token (access.py). `observers` are added to the pipeline's (the voice benchmark
     times VAD stop with one).
     """
-    config = state.config
+    config = services.config
     if not config.voice_ready():  # a pipeline without stt or tts (realtime needs neither)
         await _close(websocket, WS_POLICY_VIOLATION, "voice calls need stt and tts in the assistant spec")
         return
     try:
         frame_serializer = await create_serializer(
-            websocket, serializer, config.limits.call_start_seconds, state, authenticated
+            websocket, serializer, config.limits.call_start_seconds, access, authenticated
         )
     except (HandshakeError, Refused) as err:
         log.warning("call refused: %s", err)
@@ -89,15 +92,15 @@ async def handle_call(
         return
     except WebSocketDisconnect:
         return
-    async with state.sessions.open("call") as session:
-        await _run(websocket, frame_serializer, serializer, state, observers, session)
+    async with sessions.open("call") as session:
+        await _run(websocket, frame_serializer, serializer, services, observers, session)
 
 
 async def _run(
     websocket: WebSocket,
     frame_serializer: FrameSerializer,
     serializer: str,
-    state: RunnerState,
+    services: CallServices,
     observers: Sequence[BaseObserver],
     session: Session,
 ) -> None:
@@ -113,10 +116,10 @@ async def _run(
             build_call_pipeline,
             websocket,
             frame_serializer,
-            state,
+            services,
             sample_rate=SAMPLE_RATES[serializer],
             observers=observers,
-            events=wants_playground_events(websocket, serializer, state),
+            events=wants_playground_events(websocket, serializer, services.config),
         )
     except MissingKeyError as err:
         log.error("call refused: %s", err)  # names the env var, never a value
@@ -135,8 +138,8 @@ async def _run(
         await worker.cancel(reason="client disconnected")
 
     async def max_duration() -> None:
-        await asyncio.sleep(state.config.max_call_seconds)
-        log.info("call reached maxCallSeconds (%ss); ending it", state.config.max_call_seconds)
+        await asyncio.sleep(services.config.max_call_seconds)
+        log.info("call reached maxCallSeconds (%ss); ending it", services.config.max_call_seconds)
         await worker.end(reason="max call duration")
 
     # The server's uvicorn owns the signals; SIGTERM drains through the session admission instead.
@@ -154,7 +157,7 @@ async def create_serializer(
     websocket: WebSocket,
     name: str,
     start_seconds: float = 5.0,
-    state: RunnerState | None = None,
+    access: Access | None = None,
     authenticated: bool = True,
 ) -> FrameSerializer:
     """The Pipecat serializer for `name`; telephony ones read the stream's `start` message first
@@ -164,8 +167,8 @@ async def create_serializer(
 
         return ProtobufFrameSerializer()
     start = await read_start_message(websocket, start_seconds)
-    if not authenticated and state is not None:
-        state.access.check_stream_token(websocket.scope, name, start)
+    if not authenticated and access is not None:
+        access.check_stream_token(websocket.scope, name, start)
     return telephony_serializer(name, start)
 
 

@@ -15,13 +15,17 @@ Text conversations and tasks need no pipeline: see text_engine.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from aiassistant_contract.runner_config import END_CALL
+from aiassistant_contract.runner_config import END_CALL, RunnerConfig
 
+from .llm_policy import LLMPolicy
+from .metrics import Metrics
+from .models import Model
 from .speech import create_stt, create_tts
+from .tools import ToolRunner
 
 if TYPE_CHECKING:
     from fastapi import WebSocket
@@ -31,8 +35,6 @@ if TYPE_CHECKING:
     from pipecat.serializers.base_serializer import FrameSerializer
     from pipecat.services.llm_service import FunctionCallParams
     from pipecat.transports.websocket.fastapi import FastAPIWebsocketTransport
-
-    from .state import RunnerState
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,19 @@ def prewarm() -> None:
     from . import llm_factory  # noqa: F401
 
 
+@dataclass(frozen=True)
+class CallServices:
+    """What every call's pipeline is built from (one per process, wired in wiring.py). Speech keys
+    are read from `environ` per call, so a missing one fails that call with its env var's name."""
+
+    config: RunnerConfig
+    environ: Mapping[str, str]
+    models: tuple[Model, ...]  # the engine model, then the fallbacks (models.py)
+    tools: ToolRunner
+    metrics: Metrics
+    policy: LLMPolicy  # timeouts and retries of the call's LLM requests (llm_policy.VOICE_POLICY)
+
+
 @dataclass
 class CallPipeline:
     """A built call: run `worker` on a WorkerRunner; `transport` raises the socket events."""
@@ -78,7 +93,7 @@ def call_transport(websocket: WebSocket, serializer: FrameSerializer) -> FastAPI
 
 
 def call_worker(
-    pipeline: Pipeline, state: RunnerState, sample_rate: int, observers: Sequence[BaseObserver]
+    pipeline: Pipeline, metrics: Metrics, sample_rate: int, observers: Sequence[BaseObserver]
 ) -> PipelineWorker:
     """The worker of a call's pipeline (either mode): audio at `sample_rate`, metrics on."""
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -92,7 +107,7 @@ def call_worker(
             enable_usage_metrics=True,
         ),
         enable_rtvi=False,  # the seed's clients speak plain frames, not the RTVI protocol
-        observers=[state.metrics.observer(), *observers],
+        observers=[metrics.observer(), *observers],
     )
 
 
@@ -111,7 +126,7 @@ async def end_call(params: FunctionCallParams) -> None:
 def build_call_pipeline(
     websocket: WebSocket,
     serializer: FrameSerializer,
-    state: RunnerState,
+    services: CallServices,
     *,
     sample_rate: int,
     observers: Sequence[BaseObserver] = (),
@@ -134,10 +149,11 @@ def build_call_pipeline(
     from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from .fallbacks import chain, switcher
+    from .fallbacks import switcher
     from .llm_factory import create_llm, create_llm_service
 
-    config = state.config
+    config = services.config
+    models = services.models
     extra_observers = list(observers)
     if events:
         from .playground_events import PlaygroundEvents
@@ -148,7 +164,7 @@ def build_call_pipeline(
         from .voice_realtime import build_realtime_pipeline
 
         call = build_realtime_pipeline(
-            websocket, serializer, state, sample_rate=sample_rate, observers=extra_observers
+            websocket, serializer, services, sample_rate=sample_rate, observers=extra_observers
         )
         if events:
             playground_events.worker = call.worker
@@ -157,8 +173,8 @@ def build_call_pipeline(
         raise ValueError("voice calls need both stt and tts in the assistant spec")
 
     transport = call_transport(websocket, serializer)
-    stt = create_stt(config.stt, state.environ)
-    tts = create_tts(config.tts, state.environ)
+    stt = create_stt(config.stt, services.environ)
+    tts = create_tts(config.tts, services.environ)
     vad = config.vad
     if config.smart_turn:
         strategies = UserTurnStrategies()  # Pipecat's default stop strategy is its smart-turn model
@@ -177,13 +193,13 @@ def build_call_pipeline(
     )
     llm, aggregators = create_llm_service(
         config.engine_model,
-        state.llm_key(),
+        models[0].key,
         [],
-        None,  # the tools: set below from what state.tools.register() advertises
-        base_url=state.llm_base_url,
+        None,  # the tools: set below from what services.tools.register() advertises
+        base_url=models[0].base_url,
         system_instruction=config.system_instruction(),
         user_params=user_params,
-        timeout_secs=state.voice_llm_timeout_seconds,
+        policy=services.policy,
         reasoning_effort=config.reasoning_effort,
     )
 
@@ -194,7 +210,6 @@ def build_call_pipeline(
     async def rerun() -> None:
         await worker_ref[0].queue_frame(LLMRunFrame())
 
-    models = chain(state)
     llm_node: Any = llm
     if len(models) > 1:
         llms = [llm] + [
@@ -203,12 +218,12 @@ def build_call_pipeline(
                 m.key,
                 base_url=m.base_url,
                 system_instruction=config.system_instruction(),
-                timeout_secs=state.voice_llm_timeout_seconds,
+                policy=services.policy,
             )
             for m in models[1:]
         ]
-        llm_node = switcher(cast(list[Any], llms), models, state, rerun)
-    aggregators.user().context.set_tools(state.tools.register(llm_node, builtins={END_CALL: end_call}))
+        llm_node = switcher(cast(list[Any], llms), models, services.metrics, rerun)
+    aggregators.user().context.set_tools(services.tools.register(llm_node, builtins={END_CALL: end_call}))
     pipeline = Pipeline(
         [
             transport.input(),
@@ -220,7 +235,7 @@ def build_call_pipeline(
             aggregators.assistant(),
         ]
     )
-    worker = call_worker(pipeline, state, sample_rate, extra_observers)
+    worker = call_worker(pipeline, services.metrics, sample_rate, extra_observers)
     worker_ref.append(worker)
     if events:
         playground_events.worker = worker
@@ -236,7 +251,7 @@ def build_call_pipeline(
     async def on_error(worker: Any, frame: Any) -> None:
         # An LLM failure is not the end of the call: count it and apologise.
         if isinstance(getattr(frame, "processor", None), LLMService | LLMSwitcher):
-            state.metrics.llm_error()
+            services.metrics.llm_error()
             await worker.queue_frame(TTSSpeakFrame(VOICE_APOLOGY, append_to_context=False))
 
     return CallPipeline(worker=worker, transport=transport)

@@ -26,8 +26,7 @@ if TYPE_CHECKING:
     from pipecat.observers.base_observer import BaseObserver
     from pipecat.serializers.base_serializer import FrameSerializer
 
-    from .state import RunnerState
-    from .voice_pipeline import CallPipeline
+    from .voice_pipeline import CallPipeline, CallServices
 
 REALTIME_PATH = "/v1/realtime"
 
@@ -42,7 +41,7 @@ def realtime_url(base_url: str | None) -> str:
 def build_realtime_pipeline(
     websocket: WebSocket,
     serializer: FrameSerializer,
-    state: RunnerState,
+    services: CallServices,
     *,
     sample_rate: int,
     observers: Sequence[BaseObserver] = (),
@@ -61,7 +60,7 @@ def build_realtime_pipeline(
 
     from .voice_pipeline import CallPipeline, call_transport, call_worker, end_call
 
-    config = state.config
+    config = services.config
     voice = config.voice
     assert voice is not None and voice.mode == "realtime"
     transport = call_transport(websocket, serializer)
@@ -75,19 +74,19 @@ def build_realtime_pipeline(
         ),
     )
     llm = GrokRealtimeLLMService(
-        api_key=state.llm_key(),
+        api_key=services.models[0].key,
         base_url=realtime_url(voice.base_url),
         settings=GrokRealtimeLLMService.Settings(
             model=voice.model, system_instruction=config.system_instruction(), session_properties=session
         ),
     )
 
-    context = LLMContext(messages=[], tools=state.tools.register(llm, builtins={END_CALL: end_call}))
+    context = LLMContext(messages=[], tools=services.tools.register(llm, builtins={END_CALL: end_call}))
     aggregators = LLMContextAggregatorPair(context)
     pipeline = Pipeline(
         [transport.input(), aggregators.user(), llm, transport.output(), aggregators.assistant()]
     )
-    worker = call_worker(pipeline, state, sample_rate, observers)
+    worker = call_worker(pipeline, services.metrics, sample_rate, observers)
 
     @transport.event_handler("on_client_connected")
     async def open_call(transport: Any, websocket: Any) -> None:
@@ -103,6 +102,6 @@ def build_realtime_pipeline(
     @worker.event_handler("on_pipeline_error")
     async def on_error(worker: Any, frame: Any) -> None:
         if isinstance(getattr(frame, "processor", None), LLMService):
-            state.metrics.llm_error()
+            services.metrics.llm_error()
 
     return CallPipeline(worker=worker, transport=transport)

@@ -19,7 +19,7 @@ import pytest
 
 from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_runner.app import create_app
-from aiassistant_runner.state import RunnerState
+from aiassistant_runner.wiring import Runner, build_runner
 from tests.fakes.openai_server import FakeOpenAI
 from tests.serving import Served, serve
 from tests.voice.clients import speech_pcm
@@ -47,7 +47,7 @@ VIEWPORT = {"width": 1100, "height": 760}
 @dataclass
 class PlaygroundRunner:
     url: str  # http://127.0.0.1:<port>
-    state: RunnerState
+    state: Runner
 
 
 StartRunner = Callable[..., Awaitable[PlaygroundRunner]]
@@ -116,7 +116,7 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
         config: RunnerConfig | None = None, environ: dict[str, str] | None = None, **fields: Any
     ) -> PlaygroundRunner:
         fields.setdefault("playground", True)
-        state = RunnerState.create(
+        state = build_runner(
             config or voice_config(fake, **fields), environ={**ENVIRON, **(environ or {})}, drain_seconds=5
         )
         server = await serve(create_app(state, prewarm=False))

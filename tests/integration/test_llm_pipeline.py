@@ -17,6 +17,7 @@ import pytest
 from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.openai.base_llm import BaseOpenAILLMService
@@ -213,13 +214,14 @@ async def test_reasoning_effort_goes_through_pipecat(
 
 async def test_rejected_settings_are_unset_before_pipecat_builds_a_request(fake: FakeOpenAI) -> None:
     """drop_rejected_settings: a setting the model rejects is unset, so Pipecat never sends it."""
-    llm, pair = create_llm_service(
-        "grok.grok-4.3", None, [], None, base_url=fake.base_url, user_params=text_user_params()
-    )
-    settings: Any = llm._settings
-    settings.presence_penalty, settings.frequency_penalty, settings.extra["stop"] = 0.5, 0.5, ["\n"]
+    from pipecat.services.xai.llm import GrokLLMService
+
+    settings: Any = GrokLLMService.Settings(model="grok-4.3", system_instruction="Be brief.")
+    settings.presence_penalty, settings.frequency_penalty, settings.extra = 0.5, 0.5, {"stop": ["\n"]}
     settings.temperature = 0.3  # grok-4.3 takes temperature: it stays
-    drop_rejected_settings(llm, BUILTIN.parse("grok.grok-4.3").facts.rejected_parameters)
+    drop_rejected_settings(settings, BUILTIN.parse("grok.grok-4.3").facts.rejected_parameters)
+    llm = GrokLLMService(api_key="xai-test", base_url=fake.base_url, settings=settings)
+    pair = LLMContextAggregatorPair(LLMContext(messages=[]), user_params=text_user_params())
     async with running(llm, pair) as (worker, sink):
         assert await ask(worker, sink, QUESTION)
     [request] = fake.chat_requests()

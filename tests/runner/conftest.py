@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from aiassistant_contract.runner_config import RunnerConfig
+from aiassistant_runner import wiring
 from aiassistant_runner.app import create_app
-from aiassistant_runner.state import RunnerState
+from aiassistant_runner.llm_policy import LLMPolicy
+from aiassistant_runner.wiring import build_runner
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.tool_server import ToolServer
 from tests.serving import Served, serve
@@ -35,7 +37,7 @@ PROMPT = "You are the ACME support assistant."
 @dataclass
 class Runner:
     url: str  # http://127.0.0.1:<port>
-    state: RunnerState
+    state: wiring.Runner
     client: httpx.AsyncClient
     model: str  # what the fake must see, e.g. grok-3
     key: str  # the LLM key the fake must see as Bearer
@@ -76,8 +78,9 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
             **fields,
         }
         config = RunnerConfig.model_validate(data)
-        state = RunnerState.create(config, environ=environ, drain_seconds=5)
-        state.llm_timeout_seconds = llm_timeout
+        state = build_runner(
+            config, environ=environ, drain_seconds=5, text_policy=LLMPolicy(read_seconds=llm_timeout)
+        )
         server = await serve(create_app(state))
         url = f"http://127.0.0.1:{server.port}"
         client = httpx.AsyncClient(base_url=url, timeout=20)

@@ -24,7 +24,7 @@ from websockets.sync.client import connect
 
 from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_runner.app import create_app
-from aiassistant_runner.state import RunnerState
+from aiassistant_runner.wiring import Runner, build_runner
 from tests.fakes.openai_server import FakeOpenAI
 from tests.serving import Served, serve
 
@@ -35,7 +35,7 @@ SOCKETS = 500
 @dataclass
 class Background:
     url: str
-    state: RunnerState
+    state: Runner
     errors: list[logging.LogRecord]
     http: httpx.Client  # one keep-alive connection pool for every body
 
@@ -72,7 +72,7 @@ def runner() -> Iterator[Background]:
         }
     )
     environ = {"XAI_API_KEY": "xai-fuzz-key-0123", "OPENAI_API_KEY": "sk-fuzz-key-4567"}
-    state = RunnerState.create(config, environ=environ, drain_seconds=1)
+    state = build_runner(config, environ=environ, drain_seconds=1)
     errors: list[logging.LogRecord] = []
     handler = _Errors(errors)
     for name in ("uvicorn.error", "aiassistant_runner"):

@@ -74,7 +74,7 @@ def test_keys_never_logged(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     log = runner.stderr()
     assert "LLM request failed: HTTP 500" in log  # the errors were logged...
     assert "tool broken unreachable" in log
-    assert "GrokLLMService" in log  # ...and Pipecat's DEBUG lines too
+    assert " DEBUG " in log  # ...at DEBUG level
     assert XAI_KEY not in log  # ...without the key
     assert XAI_KEY[:12] not in log
     assert ACCESS_TOKEN[:12] not in log and "access: 1 bearer token(s)" in log  # nor a token

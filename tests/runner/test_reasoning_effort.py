@@ -85,20 +85,14 @@ async def test_client_sampling_parameters_never_reach_a_reasoning_model(
         ("openai", "openai.gpt-5", {"temperature": 0.2, "top_p": 0.9, "stop": ["x"], "max_tokens": 9}),
     ],
 )
-async def test_a_rejected_parameter_in_the_settings_is_still_never_sent(
+async def test_a_rejected_parameter_is_never_sent_whatever_asks_for_it(
     engine: str, engine_model: str, rejected: dict[str, Any], start_runner: StartRunner, fake: FakeOpenAI
 ) -> None:
-    """Whatever ends up in the service's settings (a Pipecat settings update, a future knob): the
-    request body the runner builds leaves out what the model rejects."""
+    """Whatever asks for a parameter (a client's request options, a future knob): the request body
+    the text engine builds leaves out what the model rejects."""
     runner = await start_runner(engine, engineModel=engine_model)
-    runner.state.turns.warm()
-    settings: Any = runner.state.turns._service()[0].llm._settings
-    for name, value in rejected.items():
-        if hasattr(settings, name):  # a Pipecat setting (GrokLLMSettings has reasoning_effort)
-            setattr(settings, name, value)
-        settings.extra[name] = value  # and Pipecat's extra request keys
-    settings.extra["extra_body"] = dict(rejected)  # and through the OpenAI client's extra_body
-    assert await ask(runner.url)
+    result = await runner.state.text.run([{"role": "user", "content": "hi"}], options=rejected)
+    assert result.finish == "stop" and result.text
     (sent,) = fake.chat_requests()
     assert not set(rejected) & set(sent.body), sent.body
     assert sent.body["model"] == engine_model.split(".", 1)[1]

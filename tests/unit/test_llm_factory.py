@@ -203,10 +203,27 @@ def test_create_llm_is_the_same_service_without_aggregators(monkeypatch: pytest.
         create_llm("openai.gpt-4o", None)
 
 
-def test_timeout_bounds_each_attempt_and_retries_once() -> None:
-    default, _ = create_llm_service("grok.grok-3", "xai-test", [], None)
-    bounded, _ = create_llm_service("grok.grok-3", "xai-test", [], None, timeout_secs=3.0)
-    client = cast(Any, bounded)._client
-    assert (client.timeout, client.max_retries) == (3.0, 1)
-    assert str(client.base_url).rstrip("/") == "https://api.x.ai/v1" and client.api_key == "xai-test"
-    assert cast(Any, default)._client.timeout != 3.0  # None keeps the SDK's default
+async def test_policy_bounds_each_attempt_and_retries_once() -> None:
+    """The voice policy, on the real OpenAI client of the service against a stalling loopback LLM:
+    each attempt gives up after read_seconds, and there is exactly one retry."""
+    import openai
+    from pipecat.processors.aggregators.llm_context import LLMContext
+
+    from aiassistant_runner.llm_policy import LLMPolicy
+    from tests.fakes.openai_server import FakeOpenAI, Reply
+
+    async with FakeOpenAI() as fake:
+        fake.script(*[Reply(text="late", first_token_delay=3.0)] * 3)
+        policy = LLMPolicy(read_seconds=0.3)
+        llm = create_llm(
+            "grok.grok-3", "xai-test", base_url=fake.base_url, system_instruction="x", policy=policy
+        )
+        assert isinstance(llm, GrokLLMService)
+        context = LLMContext(messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(openai.APITimeoutError):
+            stream = await llm.get_chat_completions(context)
+            async for _ in stream:
+                pass
+        sent = fake.chat_requests()
+        assert len(sent) == policy.max_retries + 1
+        assert all(r.headers["Authorization"] == "Bearer xai-test" for r in sent)

@@ -15,7 +15,8 @@ import pytest
 
 from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_runner.app import create_app
-from aiassistant_runner.state import RunnerState
+from aiassistant_runner.llm_policy import VOICE_POLICY, LLMPolicy
+from aiassistant_runner.wiring import Runner, build_runner
 from tests.fakes.openai_server import FakeOpenAI
 from tests.serving import Served, serve
 
@@ -28,7 +29,7 @@ PROMPT = "You are the ACME phone assistant."
 @dataclass
 class VoiceRunner:
     ws_url: str  # ws://127.0.0.1:<port>
-    state: RunnerState
+    state: Runner
 
 
 StartRunner = Callable[..., Awaitable[VoiceRunner]]
@@ -67,10 +68,16 @@ async def start_runner(fake: FakeOpenAI) -> AsyncIterator[StartRunner]:
     served: list[Served] = []
 
     async def start(
-        config: RunnerConfig | None = None, environ: dict[str, str] | None = None, **fields: Any
+        config: RunnerConfig | None = None,
+        environ: dict[str, str] | None = None,
+        llm_timeout: float | None = None,
+        **fields: Any,
     ) -> VoiceRunner:
         env = {**ENVIRON, **(environ or {})}
-        state = RunnerState.create(config or voice_config(fake, **fields), environ=env, drain_seconds=5)
+        policy = VOICE_POLICY if llm_timeout is None else LLMPolicy(read_seconds=llm_timeout)
+        state = build_runner(
+            config or voice_config(fake, **fields), environ=env, drain_seconds=5, voice_policy=policy
+        )
         server = await serve(create_app(state))
         served.append(server)
         return VoiceRunner(f"ws://127.0.0.1:{server.port}", state)

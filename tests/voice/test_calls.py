@@ -203,8 +203,7 @@ async def test_llm_failure_mid_call_is_an_apology(fake: FakeOpenAI, start_runner
 
 
 async def test_llm_stall_mid_call_is_an_apology(fake: FakeOpenAI, start_runner: StartRunner) -> None:
-    runner = await start_runner()
-    runner.state.voice_llm_timeout_seconds = 0.5
+    runner = await start_runner(llm_timeout=0.5)
     fake.script(*[Reply(first_token_delay=5.0)] * 2)  # the attempt and its one retry both stall
     async with client("protobuf", runner) as call:
         await call.speak(speech_pcm(call.rate), silence=0.4)
