@@ -108,7 +108,7 @@ class TextEngine:
         self._models = tuple(models)
         self._tools = tools
         self._metrics = metrics
-        self._client = client
+        self._llm = client
         self._tools_text = tools.openai_tools()
         self._tools_task = tools.openai_tools((STOP_SERVICE,))
 
@@ -245,7 +245,7 @@ class TextEngine:
         started = time.perf_counter()
         first = True
         try:
-            async with contextlib.aclosing(self._client.stream(model, body)) as chunks:
+            async with contextlib.aclosing(self._llm.stream(model, body)) as chunks:
                 async for chunk in chunks:
                     usage = chunk.get("usage")
                     if isinstance(usage, dict):
