@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from pipecat.serializers.base_serializer import FrameSerializer
 
     from .sessions import Session
-    from .voice_pipeline import CallServices
+    from .voice_parts import CallServices
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pipecat.observers.base_observer import BaseObserver
     from pipecat.serializers.base_serializer import FrameSerializer
 
-    from .voice_pipeline import CallPipeline, CallServices
+    from .voice_parts import CallPipeline, CallServices
 
 REALTIME_PATH = "/v1/realtime"
 
@@ -58,7 +58,7 @@ def build_realtime_pipeline(
     from pipecat.services.xai.realtime import events
     from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
 
-    from .voice_pipeline import CallPipeline, call_transport, call_worker, end_call
+    from .voice_parts import CallPipeline, call_transport, call_worker, end_call
 
     config = services.config
     voice = config.voice

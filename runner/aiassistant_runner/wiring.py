@@ -24,7 +24,7 @@ from .models import chain
 from .sessions import Sessions
 from .text_engine import TextEngine
 from .tools import ToolRunner
-from .voice_pipeline import CallServices
+from .voice_parts import CallServices
 
 
 @dataclass(frozen=True)
