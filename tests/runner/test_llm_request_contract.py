@@ -12,7 +12,7 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 
 from aiassistant_contract.engines import registry_from_env
 from aiassistant_contract.runner_config import STOP_SERVICE, RunnerConfig
-from aiassistant_runner.llm_client import LLMClient, chat_body
+from aiassistant_runner.llm_client import LLMClient, chat_body, token_usage
 from aiassistant_runner.llm_factory import create_llm
 from aiassistant_runner.llm_policy import TEXT_POLICY
 from aiassistant_runner.models import chain
@@ -106,3 +106,24 @@ def test_a_rejected_option_is_never_in_the_body() -> None:
     (model,) = chain(config, KEYS, registry_from_env({}))
     body = chat_body(model, "x", [], options={"stop": ["\n"], "temperature": 0.2})
     assert "stop" not in body and body["temperature"] == 0.2
+
+
+@pytest.mark.parametrize(
+    ("target", "usage", "expected"),
+    [
+        # xAI: reasoning reported apart, the total covers it -> added to the completion.
+        ("grok", {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 45,
+                  "completion_tokens_details": {"reasoning_tokens": 30}}, (10, 35)),
+        # xAI, a total that already includes it in completion_tokens: kept as reported.
+        ("grok", {"prompt_tokens": 10, "completion_tokens": 35, "total_tokens": 45,
+                  "completion_tokens_details": {"reasoning_tokens": 30}}, (10, 35)),
+        # OpenAI counts reasoning inside completion_tokens.
+        ("openai", {"prompt_tokens": 10, "completion_tokens": 35, "total_tokens": 45,
+                    "completion_tokens_details": {"reasoning_tokens": 30}}, (10, 35)),
+        ("openai", {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, (3, 4)),
+    ],
+)  # fmt: skip
+def test_token_usage_follows_the_providers_rules(
+    target: str, usage: dict[str, Any], expected: tuple[int, int]
+) -> None:
+    assert token_usage(target, usage) == expected
