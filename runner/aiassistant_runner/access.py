@@ -119,7 +119,7 @@ def _address(scope: Scope) -> str:
 
 
 class Access:
-    """The runner's credentials and its checks (one per process, in RunnerState)."""
+    """The runner's credentials and its checks (one per process, built in wiring.py)."""
 
     def __init__(self, config: RunnerConfig, environ: Mapping[str, str], metrics: Metrics) -> None:
         self.tokens = parse_tokens(environ.get(ACCESS_TOKENS_ENV, ""))

@@ -15,7 +15,7 @@ Timeouts and retries are llm_policy.py's. Failures raise LLMTurnError, whose mes
 (type and HTTP status; never a body, which may echo the request, nor the key); a 200 that is not the
 protocol (an HTML page, a stream without finish_reason or [DONE]) raises LLMProtocolError.
 Why not the OpenAI client: its request building, httpx transport and per-chunk pydantic models cost
-about 4.5 ms CPU per turn against 0.3 ms here (docs/performance.md).
+about 5.5 ms CPU per turn against 0.8 ms here (benchmarks/llm_turn.py, docs/performance.md).
 """
 
 from __future__ import annotations
