@@ -1,10 +1,9 @@
-"""Pipecat text pipelines around the runner's LLM factory, for tests and benchmarks/llm_turn.py.
+"""Pipecat text pipelines around the runner's LLM factory, for the factory's tests.
 
-The runner's own text path (text_engine.py) drives the LLM service without a pipeline; these are the
-knobs that keep Pipecat's added time-to-first-text small when a pipeline carries text turns,
-measured by benchmarks/llm_turn.py against the raw OpenAI client on loopback (Pipecat defaults:
-+2.3..3.5 ms with a token-paced stream, +5 ms when the answer arrives in one burst; with all three
-below: +0.4..0.6 ms):
+The runner's own text path (text_engine.py, llm_client.py) needs no pipeline and no Pipecat; these
+pipelines check the factory's services the way a pipeline drives them, with the knobs that kept
+Pipecat's added time-to-first-text small (measured before issue 12 against the raw OpenAI client on
+loopback: Pipecat defaults +2.3..3.5 ms, all three below +0.4..0.6 ms):
 - `TEXT_WORKER_OPTIONS`: no RTVI processor/observer (it turns every LLM frame into a client
   message: most of the cost), no turn tracking, no idle observer: -1.2 ms paced, -2.5 ms burst.
 - `TextSink`: the text consumer runs in direct mode, inline in the LLM's push. Behind a queue it
