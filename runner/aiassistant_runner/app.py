@@ -4,12 +4,15 @@
     GET  /readyz                   503 while draining (SIGTERM) or at maxSessionsPerPod
     GET  /metrics                  Prometheus text format
     POST /v1/chat/completions      OpenAI-compatible text conversation (chat_completions.py)
+    GET  /v1/models[/{id}]         the assistant's model ids, OpenAI-shaped (model_list.py)
     POST /v1/tasks                 headless task with tools (tasks.py)
     WS   /v1/calls/{serializer}    voice call (voice_calls.py)
     GET  /playground               browser playground, if the assistant enables it (playground.py)
 
 Access (access.py): every /v1 request needs credentials unless the assistant is anonymous; HTTP is
 checked by `AccessMiddleware` (401, OpenAI-shaped), calls by the route below (close 1008).
+Every HTTP error is OpenAI-shaped (openai_errors.py): an unknown route 404, a wrong method 405
+(with Allow), FastAPI's validation 400, an unhandled exception 500 — never `{"detail": ...}`.
 
 Calls: the route accepts the socket (selecting the `aiassistant` subprotocol if offered), refuses an
 unknown or not-enabled serializer (close 1008), a caller without credentials (close 1008) or a pod
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,6 +39,8 @@ from aiassistant_contract.runner_config import SERIALIZERS
 
 from . import __version__
 from .access import SUBPROTOCOL, AccessMiddleware, Refused
+from .model_list import ModelList
+from .openai_errors import install_error_handlers, openai_error
 from .sessions import CapacityError
 from .voice_calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
 from .wiring import Runner
@@ -78,6 +84,8 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(AccessMiddleware, access=access)
+    install_error_handlers(app)
+    model_list = ModelList(runner.text.models, created=int(time.time()))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -104,6 +112,22 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
         from .chat_completions import chat_completions
 
         return await chat_completions(request, runner.text, sessions, config.limits)
+
+    @app.get("/v1/models")
+    async def models() -> JSONResponse:
+        return JSONResponse(model_list.listing())
+
+    @app.get("/v1/models/{model_id:path}")
+    async def model(model_id: str) -> JSONResponse:
+        found = model_list.get(model_id)
+        if found is None:
+            return openai_error(
+                404,
+                f"The model {model_id[:100]!r} does not exist here (this assistant's: {', '.join(model_list.ids)})",
+                param="model",
+                code="model_not_found",
+            )
+        return JSONResponse(found)
 
     @app.post("/v1/tasks")
     async def tasks(request: Request) -> Response:

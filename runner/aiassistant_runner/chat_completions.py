@@ -10,8 +10,16 @@ own provider key from the pod's env).
   assistant's instruction, they cannot replace it. Later system/developer messages stay in place.
 - The assistant's spec tools run server-side; the client never sees a tool call, only the answer.
   Client-side `tools`/`functions` are refused (400): they would mix two tool owners in one turn.
-- `model` is accepted and ignored (the assistant's engine model answers and is echoed back);
-  sampling parameters (temperature, max_tokens, ...) are ignored: the assistant decides them.
+- `model` is accepted and ignored (the assistant's engine model answers and is echoed back; GET
+  /v1/models lists the chain's model ids, model_list.py).
+- Request parameters (chat_parameters.py has the table): honoured, i.e. validated and sent to the
+  model: temperature, top_p, max_completion_tokens, max_tokens, seed, stop, presence_penalty,
+  frequency_penalty, user and response_format (text, json_object, json_schema: structured output,
+  which xAI's and OpenAI's current models support). Accepted without effect: n: 1, logprobs: false,
+  store: false, parallel_tool_calls, metadata. Anything else, a wrong type or an out-of-range value
+  is a 400 naming the parameter, and so is a parameter a model of the chain rejects (e.g. stop for
+  grok-4.3): never silently dropped. `finish_reason` is the model's (`length` when
+  max_(completion_)tokens cut the answer), else `stop`.
 - `stream: true` answers with SSE chunks shaped like OpenAI's, then `data: [DONE]`;
   `stream_options.include_usage` adds the usage chunk. Non-streaming answers one chat.completion.
 - Bad input: 400 with an OpenAI-style error whose `param` names the field. A draining pod or one at
@@ -28,7 +36,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,21 +46,15 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from aiassistant_contract.runner_config import LimitsConfig
 
 from .bounds import BodyTooLarge, ClientGone, json_depth, read_body, until_done
+from .chat_parameters import CLIENT_TOOL_FIELDS, request_options
+from .models import Model
+from .openai_errors import RequestError, error_body, openai_error
 from .sessions import CapacityError, Sessions
 from .text_engine import TextEngine, TurnResult
 
 log = logging.getLogger(__name__)
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
-CLIENT_TOOL_FIELDS = ("tools", "functions", "tool_choice", "function_call")
-
-
-class RequestError(ValueError):
-    """Bad input; `param` is the offending field, e.g. `messages[1].role`."""
-
-    def __init__(self, param: str | None, message: str) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 @dataclass(frozen=True)
@@ -60,25 +62,7 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     stream: bool
     include_usage: bool
-
-
-def openai_error(
-    status: int,
-    message: str,
-    *,
-    param: str | None = None,
-    type_: str = "invalid_request_error",
-    code: str | None = None,
-) -> JSONResponse:
-    """An error body any OpenAI client understands (it raises BadRequestError etc. from it)."""
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return JSONResponse(_error_body(message, type_, param, code), status_code=status, headers=headers)
-
-
-def _error_body(
-    message: str, type_: str, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    options: dict[str, Any]  # the honoured parameters, sent with each model request (chat_parameters.py)
 
 
 def unavailable(err: CapacityError) -> JSONResponse:
@@ -169,24 +153,26 @@ def parse_messages(raw: Any, max_messages: int = 256) -> list[dict[str, Any]]:
     return messages
 
 
-def parse_chat_request(body: dict[str, Any], max_messages: int = 256) -> ChatRequest:
+def parse_chat_request(
+    body: dict[str, Any], max_messages: int = 256, models: Sequence[Model] = ()
+) -> ChatRequest:
+    """Validate a chat completion request; `models` (the chain) decide which parameters are accepted."""
     for name in CLIENT_TOOL_FIELDS:
         if body.get(name):
             raise RequestError(
                 name, "client-side tools are not supported: the assistant's own tools run server-side"
             )
-    if "model" in body and not isinstance(body["model"], str):
+    if body.get("model") is not None and not isinstance(body["model"], str):
         raise RequestError("model", "must be a string (it is ignored: the assistant's model answers)")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
         raise RequestError("stream", "must be true or false")
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise RequestError("stream_options", "must be an object")
-    if body.get("n", 1) != 1:
-        raise RequestError("n", "only n=1 is supported")
+    messages = parse_messages(body.get("messages"), max_messages)
     return ChatRequest(
-        parse_messages(body.get("messages"), max_messages), stream, bool(options.get("include_usage"))
+        messages, bool(stream), bool(options.get("include_usage")), request_options(body, models)
     )
 
 
@@ -196,6 +182,12 @@ def usage(result: TurnResult) -> dict[str, int]:
         "completion_tokens": result.completion_tokens,
         "total_tokens": result.prompt_tokens + result.completion_tokens,
     }
+
+
+def finish_reason(result: TurnResult) -> str:
+    """The answer's finish_reason: the model's when it cut the answer short, else `stop` (also after
+    server-side tool rounds, and for an apology)."""
+    return result.finish_reason if result.finish_reason in ("length", "content_filter") else "stop"
 
 
 def _finish_header(result: TurnResult) -> dict[str, str]:
@@ -217,7 +209,8 @@ async def chat_completions(
 ) -> Response:
     """Answer one chat completion request (see the module docstring)."""
     try:
-        chat = parse_chat_request(await read_json_object(request, limits), limits.max_messages)
+        body = await read_json_object(request, limits)
+        chat = parse_chat_request(body, limits.max_messages, engine.models)
     except RequestError as err:
         return openai_error(400, str(err), param=err.param)
     except BodyTooLarge as err:
@@ -238,7 +231,9 @@ async def chat_completions(
     try:
         async with sessions.open("text") as session:
             try:
-                result = await until_done(request, engine.run(chat.messages), limits.turn_timeout_seconds)
+                result = await until_done(
+                    request, engine.run(chat.messages, options=chat.options), limits.turn_timeout_seconds
+                )
             except (TimeoutError, ClientGone) as err:
                 session.fail()
                 if isinstance(err, ClientGone):
@@ -257,9 +252,9 @@ async def chat_completions(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": result.text},
+                "message": {"role": "assistant", "content": result.text, "refusal": None},
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason(result),
             }
         ],
         "usage": usage(result),
@@ -298,7 +293,9 @@ async def _stream(
             async def on_text(text: str) -> None:
                 pieces.put_nowait(text)
 
-            turn = asyncio.create_task(engine.run(chat.messages, on_text=on_text, result=answer))
+            turn = asyncio.create_task(
+                engine.run(chat.messages, on_text=on_text, result=answer, options=chat.options)
+            )
             turn.add_done_callback(lambda _: pieces.put_nowait(None))
             seconds = limits.turn_timeout_seconds
             try:
@@ -323,7 +320,7 @@ async def _stream(
                 turn.cancel()  # the client went away (or we failed): stop the model and its tools
             if result.failed:
                 session.fail()
-            yield event({}, "stop")
+            yield event({}, finish_reason(result))
             if chat.include_usage:
                 yield f"data: {json.dumps({**head, 'choices': [], 'usage': usage(result)})}\n\n"
             yield "data: [DONE]\n\n"
@@ -333,4 +330,4 @@ async def _stream(
 
 def _error_event(message: str, type_: str) -> str:
     # The openai client raises APIError on an SSE event carrying an `error` object.
-    return f"data: {json.dumps(_error_body(message, type_))}\n\n"
+    return f"data: {json.dumps(error_body(message, type_))}\n\n"

@@ -71,6 +71,7 @@ class TurnResult:
     result: Any = None  # the `result` argument of stop_service, for tasks
     error: str | None = None  # how the LLM failed (type and HTTP status only)
     model: str | None = None  # the engine model that gave the last answer (the primary or a fallback)
+    finish_reason: str | None = None  # the model's, of its final answer ("stop", "length", ...)
 
     @property
     def failed(self) -> bool:
@@ -83,6 +84,7 @@ class _Round:
 
     text: str = ""
     calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    finish_reason: str | None = None
 
     def add_tool_delta(self, delta: dict[str, Any]) -> None:
         call = self.calls.setdefault(delta.get("index", 0), {"id": "", "name": "", "arguments": ""})
@@ -162,7 +164,7 @@ class TextEngine:
                         await on_text(apology)
                 return result
             if not round_.calls:
-                result.finish = "stop"
+                result.finish, result.finish_reason = "stop", round_.finish_reason
                 return result
             calls = [round_.calls[i] for i in sorted(round_.calls)]
             for call in calls:
@@ -260,6 +262,7 @@ class TextEngine:
                         metrics.llm_ttft.labels(metrics.assistant).observe(time.perf_counter() - started)
                         result.model = model.engine_model  # streamed text says who answers
                         first = False
+                    round_.finish_reason = choices[0].get("finish_reason") or round_.finish_reason
                     delta = choices[0].get("delta") or {}
                     for tool_delta in delta.get("tool_calls") or ():
                         round_.add_tool_delta(tool_delta)

@@ -67,14 +67,49 @@ async def test_unset_effort_sends_none(
     assert "reasoning_effort" not in sent.body  # the provider's default applies
 
 
-async def test_client_sampling_parameters_never_reach_a_reasoning_model(
+async def test_client_sampling_parameters_reach_a_reasoning_model_that_takes_them(
     start_runner: StartRunner, fake: FakeOpenAI
 ) -> None:
     runner = await start_runner(engineModel="grok.grok-4.3", reasoningEffort="low")
-    assert await ask(runner.url, stop=["\n"], presence_penalty=0.5, frequency_penalty=0.5, temperature=0.2)
+    taken = {"temperature": 0.2, "top_p": 0.9, "seed": 7, "max_completion_tokens": 50}
+    assert await ask(runner.url, **taken)
     (sent,) = fake.chat_requests()
-    assert not {"stop", "presence_penalty", "frequency_penalty", "temperature"} & set(sent.body)
+    assert {name: sent.body[name] for name in taken} == taken
     assert sent.body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("stop", ["\n"]), ("presence_penalty", 0.5), ("frequency_penalty", 0.5)]
+)
+async def test_a_parameter_the_model_rejects_is_a_400_naming_it_and_the_model(
+    name: str, value: Any, start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    """grok-4.3 is a reasoning model: xAI rejects stop and the penalties. The client is told, rather
+    than getting an answer that silently ignored what it asked for."""
+    runner = await start_runner(engineModel="grok.grok-4.3", reasoningEffort="low")
+    with pytest.raises(openai.BadRequestError) as refused:
+        await ask(runner.url, temperature=0.2, **{name: value})
+    error = refused.value.body
+    assert isinstance(error, dict) and error["param"] == name, error
+    assert "grok.grok-4.3" in error["message"] and name in error["message"]
+    assert fake.chat_requests() == []
+
+
+async def test_a_parameter_a_fallback_rejects_is_a_400_naming_the_fallback(
+    start_runner: StartRunner, fake: FakeOpenAI
+) -> None:
+    """grok-3 takes a stop sequence, its fallback grok-4.3 does not: a turn the fallback answers
+    would not honour it, so it is refused up front."""
+    runner = await start_runner(
+        engineModel="grok.grok-3",
+        fallbacks=[{"engineModel": "grok.grok-4.3", "baseURL": fake.base_url}],
+        environ={"AIASSISTANT_FALLBACK_1_API_KEY": "xai-fallback-key-1"},
+    )
+    response = await runner.client.post("/v1/chat/completions", json={"messages": QUESTION, "stop": "\n"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "stop" and "grok.grok-4.3 (its fallbacks[0])" in error["message"]
+    assert (await runner.client.post("/v1/chat/completions", json={"messages": QUESTION})).status_code == 200
 
 
 @pytest.mark.parametrize(
