@@ -2,7 +2,9 @@
 
 Speaks the real wire protocol over HTTP on 127.0.0.1:
   POST /v1/chat/completions    JSON or SSE streaming (`stream_options.include_usage` honoured),
-                               text replies and streamed tool_calls
+                               text replies and streamed tool_calls; `response_format` as the
+                               providers' structured outputs: json_object and json_schema answer
+                               JSON (see `structured`), a malformed one is a 400
   POST /v1/audio/transcriptions multipart upload -> {"text": ...}
   POST /v1/audio/speech        -> raw 16-bit PCM (24 kHz mono) of a tone, length set per reply
   GET  /v1/models
@@ -22,7 +24,7 @@ import math
 import struct
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -53,6 +55,7 @@ class Reply:
     raw: tuple[str, str] | None = None  # (content type, body): a 200 that is not the protocol
     keepalive_seconds: float = 0.0  # send SSE comments this long before the first chunk
     no_finish: bool = False  # the stream ends after the text: no finish_reason, no [DONE]
+    finish_reason: str = ""  # "" : tool_calls or stop; "length" when max_(completion_)tokens cut it
 
 
 @dataclass
@@ -160,7 +163,15 @@ class FakeOpenAI(LoopbackServer):
             return refused
         if not isinstance(body.get("messages"), list) or not body.get("model"):
             return _error(400, "model and messages are required")
+        fmt = body.get("response_format")
+        if (problem := response_format_problem(fmt)) is not None:
+            return _error(400, problem)
         reply = self._script.popleft() if self._script else Reply(text=self.default_text)
+        if isinstance(fmt, dict) and fmt["type"] != "text" and not reply.tool_calls:
+            reply = replace(reply, text=structured(reply.text, fmt))
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")  # a token is a word here
+        if isinstance(limit, int) and len(reply.text.split()) > limit:
+            reply = replace(reply, text=" ".join(reply.text.split()[:limit]), finish_reason="length")
         if reply.status != 200:
             return _error(reply.status, f"scripted failure {reply.status}")
         if reply.raw is not None:
@@ -225,7 +236,7 @@ class FakeOpenAI(LoopbackServer):
                 {"tool_calls": [{**head, "function": {"name": call.name, "arguments": arguments[:half]}}]}
             )
             await send({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]})
-        await send({}, "tool_calls" if reply.tool_calls else "stop")
+        await send({}, _finish(reply))
         if (body.get("stream_options") or {}).get("include_usage"):
             final = {
                 "id": "chatcmpl-fake",
@@ -260,6 +271,85 @@ class FakeOpenAI(LoopbackServer):
         return response
 
 
+# -- structured outputs (OpenAI's and xAI's `response_format`) -----------------------------------------
+# Both take {"type": "text"} (the default), {"type": "json_object"} (any JSON object) and
+# {"type": "json_schema", "json_schema": {"name", "schema", "strict"?, "description"?}}, whose answer
+# matches the schema; `name` is required, of a-z, A-Z, 0-9, _ and -, at most 64 characters.
+
+
+def response_format_problem(fmt: Any) -> str | None:
+    """What the provider would answer 400 for in a response_format (None: it is fine)."""
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        return "Invalid value for 'response_format.type': expected text, json_object or json_schema"
+    if fmt["type"] != "json_schema":
+        return None
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict):
+        return "Missing required parameter: 'response_format.json_schema'"
+    name = spec.get("name")
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        return "Missing required parameter: 'response_format.json_schema.name'"
+    if not isinstance(spec.get("schema"), dict):
+        return "Invalid 'response_format.json_schema.schema': expected an object"
+    return None
+
+
+def structured(text: str, fmt: dict[str, Any]) -> str:
+    """The answer to a JSON response_format: `text` itself when it is JSON (a test scripts the JSON
+    reply), else JSON built from it: {"answer": text} for json_object, an instance of the schema
+    (strings say `text`) for json_schema."""
+    try:
+        json.loads(text)
+        return text
+    except ValueError:
+        pass
+    if fmt["type"] == "json_object":
+        return json.dumps({"answer": text})
+    schema = fmt["json_schema"]["schema"]
+    return json.dumps(example_of(schema, schema, text))
+
+
+def example_of(schema: Any, root: dict[str, Any], text: str, depth: int = 0) -> Any:
+    """A value valid against `schema` (the subset of JSON Schema structured outputs support:
+    object, array, string, number, integer, boolean, null, enum, const, anyOf/oneOf/allOf,
+    $ref into $defs/definitions)."""
+    if not isinstance(schema, dict) or depth > 32:
+        return None
+    if "$ref" in schema:
+        target: Any = root
+        for part in str(schema["$ref"]).removeprefix("#/").split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return example_of(target, root, text, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return example_of(schema[key][0], root, text, depth + 1)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: example_of(sub, root, text, depth + 1) for name, sub in properties.items()}
+    if kind == "array":
+        count = max(1, int(schema.get("minItems", 1)))
+        return [example_of(schema.get("items", {}), root, text, depth + 1) for _ in range(count)]
+    if kind in ("integer", "number"):
+        value = schema.get(
+            "minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0)
+        )
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return text
+
+
 def tone(ms: int, sample_rate: int, hz: float = 440.0) -> bytes:
     """16-bit little-endian mono PCM of a sine tone."""
     n = sample_rate * ms // 1000
@@ -282,6 +372,10 @@ def _count_tokens(messages: list[Any]) -> int:
     return sum(len(str(m.get("content") or "").split()) for m in messages if isinstance(m, dict))
 
 
+def _finish(reply: Reply) -> str:
+    return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+
+
 def _completion(reply: Reply, created: int, model: str, usage: dict[str, int]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
     if reply.tool_calls:
@@ -298,9 +392,7 @@ def _completion(reply: Reply, created: int, model: str, usage: dict[str, int]) -
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish(reply)}],
         "usage": usage,
     }
 
