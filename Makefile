@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install control-plane browser test lint unit demo bench e2e e2e-tools images clean
+.PHONY: install control-plane browser npm-clients test lint unit demo bench e2e e2e-tools images clean
 
-install: $(BIN)/.installed control-plane browser
+install: $(BIN)/.installed control-plane browser npm-clients
 $(BIN)/.installed: pyproject.toml scripts/install_kube_tools.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -22,6 +22,11 @@ control-plane: $(BIN)/.installed
 # Debian's headless Chromium for the playground's browser tests (apt-get as root, e.g. in CI).
 browser:
 	scripts/install_chromium.sh
+
+# The `openai` npm client the tests drive against a runner, pinned, into ~/.cache/aiassistant-operator/npm
+# (AIASSISTANT_NPM_CACHE); a no-op when installed, a note when there is no node.
+npm-clients:
+	scripts/install_npm_clients.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -120,6 +120,16 @@ chat_body = st.fixed_dictionaries(
         "model": json_values,
         "n": json_values,
         "tools": json_values,
+        # request parameters (chat_parameters.py): a bad one is a 400, never a 5xx
+        "temperature": json_values,
+        "max_completion_tokens": json_values,
+        "stop": json_values,
+        "seed": json_values,
+        "response_format": json_values
+        | st.fixed_dictionaries(
+            {"type": st.sampled_from(["text", "json_object", "json_schema"]) | json_values},
+            optional={"json_schema": json_values},
+        ),
     },
 )
 task_body = st.fixed_dictionaries(
