@@ -116,15 +116,25 @@ async def app_with_a_failing_route(fake: FakeOpenAI) -> AsyncIterator[str]:
     async def broken() -> None:
         raise RuntimeError("a bug, with internal details: /etc/secret")
 
+    @app.get("/v1/typed")
+    async def typed(count: int) -> dict[str, int]:  # FastAPI validates the query parameter
+        return {"count": count}
+
     served = await serve(app)
     yield f"http://127.0.0.1:{served.port}"
     await served.stop()
 
 
-async def test_an_unhandled_exception_is_an_openai_500_without_details(app_with_a_failing_route: str) -> None:
+async def test_an_unhandled_exception_and_fastapi_validation_answer_openai_errors(
+    app_with_a_failing_route: str,
+) -> None:
     async with httpx.AsyncClient(base_url=app_with_a_failing_route) as client:
         error = assert_openai_error(await client.get("/v1/broken"), 500)
-    assert error == {"message": "internal error", "type": "server_error", "param": None, "code": None}
+        assert error == {"message": "internal error", "type": "server_error", "param": None, "code": None}
+        # FastAPI's own validation (422 {"detail": [...]} by default): a 400 naming the field.
+        invalid = assert_openai_error(await client.get("/v1/typed", params={"count": "many"}), 400, "count")
+        assert "integer" in invalid["message"]
+        assert (await client.get("/v1/typed", params={"count": "3"})).json() == {"count": 3}
 
 
 # -- request parameters ----------------------------------------------------------------------------
