@@ -74,7 +74,9 @@ def _shown(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, float):
+        return math.isfinite(value)  # json.loads takes NaN and Infinity
+    return isinstance(value, int) and not isinstance(value, bool)  # compared exactly: no float overflow
 
 
 def _number(low: float, high: float) -> Callable[[str, Any], Any]:

@@ -149,6 +149,8 @@ SCHEMA = {"type": "object", "properties": {"opens": {"type": "string"}}, "requir
         ("temperature", 7, "temperature"),
         ("temperature", -0.1, "temperature"),
         ("temperature", True, "temperature"),
+        ("temperature", 10**400, "temperature"),  # too large for a float
+        ("top_p", float("nan"), "top_p"),  # JSON's NaN, which json.loads takes
         ("top_p", 1.5, "top_p"),
         ("max_tokens", 0, "max_tokens"),
         ("max_completion_tokens", 1.5, "max_completion_tokens"),
