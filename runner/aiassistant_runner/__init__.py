@@ -6,6 +6,9 @@ Where things are (one role per module; the objects are built and wired once, in 
     wiring.py            every object of the process, built once (Runner, build_runner)
     app.py               the FastAPI app: routes, probes, metrics endpoint, access middleware
     chat_completions.py  POST /v1/chat/completions (OpenAI-compatible text conversations)
+    chat_parameters.py   its request parameters: which are honoured, validated; response_format
+    model_list.py        GET /v1/models: the chain's model ids, OpenAI-shaped
+    openai_errors.py     OpenAI-shaped errors for every 4xx/5xx (and FastAPI's exception handlers)
     tasks.py             POST /v1/tasks (headless tasks with tools)
     voice_calls.py       WS /v1/calls/{serializer}: telephony handshake, admission, one call's life
     voice_pipeline.py    a call's STT -> LLM -> TTS pipeline
