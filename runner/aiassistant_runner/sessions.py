@@ -44,6 +44,7 @@ class Sessions:
         self._metrics = metrics
         self._active: dict[SessionKind, int] = dict.fromkeys(SESSION_KINDS, 0)
         self._draining = False
+        self._grace_over = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -99,9 +100,16 @@ class Sessions:
         self._draining = True
 
     async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109 (a deadline, not a cancel scope)
-        """Wait until no session is active, at most `timeout` seconds; True if idle."""
+        """Wait until no session is active, at most `timeout` seconds; True if idle. A drain's
+        wait that runs out sets `grace_over`: the sessions still active are then ended by the
+        server's shutdown (calls log that as their end reason, `drain`)."""
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
+            self._grace_over = self._draining
             return False
         return True
+
+    @property
+    def grace_over(self) -> bool:
+        return self._grace_over

@@ -8,7 +8,15 @@ never holds a session slot. Then it builds the pipeline (voice_pipeline.py) and 
   - the client closes the socket (the pipeline is cancelled, the session ends cleanly),
   - the model calls the built-in `end_call` tool (after its goodbye is spoken),
   - `maxCallSeconds` passes (the pipeline ends gracefully),
-  - the pod's drain grace runs out (the server cancels the task).
+  - the pod's drain grace runs out (the server's shutdown closes the socket, code 1012),
+  - the provider sends its `stop` event (media_streams.py: the pipeline is cancelled at once and
+    nothing more is sent).
+
+One log line when a call is admitted (`call started`) and one when it ends (`call ended`), with the
+serializer, the provider's stream and call ids (a generated id for protobuf), and at the end the
+duration, the reason (`client hung up`, `stop event`, `end_call tool`, `maxCallSeconds`, `drain`,
+`error`) and what the caller heard of the bot's utterances (`Playback`: heard, cut, unconfirmed).
+Nothing else from the start message is logged (its custom parameters may carry the stream token).
 
 Serializers: `protobuf` (Pipecat's own frames, 16 kHz PCM, what the seed's clients speak) and the
 telephony media streams `twilio`, `telnyx`, `plivo`, `exotel` (8 kHz mu-law on the wire). The runner
@@ -21,7 +29,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -58,8 +69,50 @@ HANDSHAKE_MESSAGES = 5  # messages read while looking for `start`
 HANDSHAKE_MESSAGE_BYTES = 65_536  # a `start` message is a few hundred bytes
 
 
+MAX_DURATION_REASON = "max call duration"
+# The reasons Pipecat's ending frames carry (ours and Pipecat's) -> the reason the call log names.
+FRAME_REASONS: Mapping[str, str] = {
+    "end_call": "end_call tool",  # voice_pipeline.end_call
+    MAX_DURATION_REASON: "maxCallSeconds",
+    "client disconnected": "client hung up",
+    "stop event": "stop event",  # media_streams.STOP_REASON
+}
+
+
 class HandshakeError(ValueError):
     """The telephony stream did not open with a usable `start` message."""
+
+
+@dataclass
+class CallRecord:
+    """The ids, start time and end reason of one call, for its two log lines. The first reason
+    given wins (a stop event is followed by the socket's close, which is not the reason)."""
+
+    serializer: str
+    stream_id: str
+    call_id: str | None
+    started: float = field(default_factory=time.monotonic)
+    reason: str | None = None
+
+    def end(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def end_by_frame(self, frame_reason: Any) -> None:
+        text = str(frame_reason) if frame_reason is not None else ""
+        if text.startswith("fatal error"):
+            self.end("error")
+        elif text:
+            self.end(FRAME_REASONS.get(text, _printable(text[:80])))
+
+    def ids(self) -> str:
+        call = f" call={_printable(self.call_id)}" if self.call_id else ""
+        return f"serializer={self.serializer} stream={_printable(self.stream_id)}{call}"
+
+
+def _printable(value: str) -> str:
+    """A client-chosen id as it goes into a log line: no newline or control character."""
+    return value if value.isprintable() else repr(value)
 
 
 async def handle_call(
@@ -93,19 +146,58 @@ async def handle_call(
     except WebSocketDisconnect:
         return
     async with sessions.open("call") as session:
-        await _run(websocket, frame_serializer, serializer, services, observers, session)
+        record = call_record(serializer, frame_serializer)
+        log.info("call started: %s", record.ids())
+        try:
+            await _run(websocket, frame_serializer, record, services, sessions, observers, session)
+        except Exception:
+            record.end("error")
+            raise
+        finally:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # the server cancelled the call
+                record.end("drain" if sessions.draining else "cancelled")
+            _log_end(record, frame_serializer)
+
+
+def call_record(serializer: str, frame_serializer: FrameSerializer) -> CallRecord:
+    """The call's record: the provider's ids from the stream's `start` (a generated id for
+    protobuf, which has none)."""
+    from .media_streams import MediaStream
+
+    if isinstance(frame_serializer, MediaStream):
+        return CallRecord(serializer, frame_serializer.stream_id, frame_serializer.call_id)
+    return CallRecord(serializer, f"generated-{uuid.uuid4().hex}", None)
+
+
+def _log_end(record: CallRecord, frame_serializer: FrameSerializer) -> None:
+    from .media_streams import MediaStream
+
+    heard = ""  # protobuf calls have no marks
+    if isinstance(frame_serializer, MediaStream):
+        heard = " " + " ".join(f"{k}={v}" for k, v in frame_serializer.playback.counts().items())
+    log.info(
+        "call ended: %s reason=%s duration=%.1fs%s",
+        record.ids(),
+        record.reason or "ended",
+        time.monotonic() - record.started,
+        heard,
+    )
 
 
 async def _run(
     websocket: WebSocket,
     frame_serializer: FrameSerializer,
-    serializer: str,
+    record: CallRecord,
     services: CallServices,
+    sessions: Sessions,
     observers: Sequence[BaseObserver],
     session: Session,
 ) -> None:
+    from pipecat.frames.frames import CancelFrame
     from pipecat.workers.runner import WorkerRunner
 
+    from .media_streams import MediaStream
     from .playground_events import wants_playground_events
     from .voice_pipeline import build_call_pipeline
 
@@ -117,30 +209,52 @@ async def _run(
             websocket,
             frame_serializer,
             services,
-            sample_rate=SAMPLE_RATES[serializer],
+            sample_rate=SAMPLE_RATES[record.serializer],
             observers=observers,
-            events=wants_playground_events(websocket, serializer, services.config),
+            events=wants_playground_events(websocket, record.serializer, services.config),
         )
     except MissingKeyError as err:
         log.error("call refused: %s", err)  # names the env var, never a value
+        record.end("error")
         session.fail()
         await _close(websocket, WS_INTERNAL_ERROR, "the runner is missing an API key")
         return
     except ValueError as err:  # e.g. an Origin not in PIPECAT_ALLOWED_ORIGINS
         log.warning("call refused: %s", err)
+        record.end("error")
         session.fail()
         await _close(websocket, WS_POLICY_VIOLATION, str(err)[:120])  # a close reason is <= 123 bytes
         return
     worker = call.worker
+    stream = frame_serializer if isinstance(frame_serializer, MediaStream) else None
 
     @call.transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(transport: Any, websocket: Any) -> None:
+        # After a stop event the provider closes the socket: the stop is the reason.
+        if stream is not None and stream.stopped:
+            record.end("stop event")
+        # At the end of the drain grace the server's shutdown closes the sockets still open.
+        record.end("drain" if sessions.grace_over else "client hung up")
         await worker.cancel(reason="client disconnected")
+
+    # The reason the pipeline ended, from the frame that ended it (end_call, maxCallSeconds, the
+    # stop event, a fatal error).
+    @worker.event_handler("on_pipeline_finished")
+    async def on_finished(worker: Any, frame: Any) -> None:
+        record.end_by_frame(getattr(frame, "reason", None))
+
+    worker.add_reached_downstream_filter((CancelFrame,))
+
+    @worker.event_handler("on_frame_reached_downstream")
+    async def on_cancelled(worker: Any, frame: Any) -> None:
+        if isinstance(frame, CancelFrame):
+            record.end_by_frame(frame.reason)
 
     async def max_duration() -> None:
         await asyncio.sleep(services.config.max_call_seconds)
         log.info("call reached maxCallSeconds (%ss); ending it", services.config.max_call_seconds)
-        await worker.end(reason="max call duration")
+        record.end("maxCallSeconds")  # the runner ends the worker with its own reason
+        await worker.end(reason=MAX_DURATION_REASON)
 
     # The server's uvicorn owns the signals; SIGTERM drains through the session admission instead.
     runner = WorkerRunner(handle_sigint=False)
@@ -169,7 +283,23 @@ async def create_serializer(
     start = await read_start_message(websocket, start_seconds)
     if not authenticated and access is not None:
         access.check_stream_token(websocket.scope, name, start)
-    return telephony_serializer(name, start)
+    from .media_streams import DIALECTS, MediaStream
+
+    inner = telephony_serializer(name, start)  # validates the ids stream_ids reads
+    stream_id, call_id = stream_ids(name, start)
+    return MediaStream(inner, DIALECTS[name], stream_id, call_id)
+
+
+def stream_ids(name: str, message: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The provider's (stream id, call id) in a `start` message telephony_serializer accepted."""
+    start = message.get("start") or {}
+    if name == "twilio":
+        return start["streamSid"], start.get("callSid")
+    if name == "telnyx":
+        return message["stream_id"], start.get("call_control_id")
+    if name == "plivo":
+        return start["streamId"], start.get("callId")
+    return start["stream_sid"], start.get("call_sid")  # exotel
 
 
 async def read_start_message(websocket: WebSocket, seconds: float = 5.0) -> dict[str, Any]:

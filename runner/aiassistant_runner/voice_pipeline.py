@@ -80,6 +80,7 @@ def build_call_pipeline(
 
     from .fallbacks import switcher
     from .llm_factory import create_llm, create_llm_service
+    from .media_streams import playback_marks
 
     config = services.config
     models = services.models
@@ -160,6 +161,7 @@ def build_call_pipeline(
             aggregators.user(),
             llm_node,
             tts,
+            *playback_marks(serializer),  # a mark after each utterance, where the provider has them
             transport.output(),
             aggregators.assistant(),
         ]

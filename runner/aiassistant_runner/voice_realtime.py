@@ -58,6 +58,7 @@ def build_realtime_pipeline(
     from pipecat.services.xai.realtime import events
     from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
 
+    from .media_streams import playback_marks
     from .voice_parts import CallPipeline, call_transport, call_worker, end_call
 
     config = services.config
@@ -83,8 +84,9 @@ def build_realtime_pipeline(
 
     context = LLMContext(messages=[], tools=services.tools.register(llm, builtins={END_CALL: end_call}))
     aggregators = LLMContextAggregatorPair(context)
+    marks = playback_marks(serializer)  # a mark after each utterance, where the provider has them
     pipeline = Pipeline(
-        [transport.input(), aggregators.user(), llm, transport.output(), aggregators.assistant()]
+        [transport.input(), aggregators.user(), llm, *marks, transport.output(), aggregators.assistant()]
     )
     worker = call_worker(pipeline, services.metrics, sample_rate, observers)
 

@@ -2,8 +2,12 @@
 
 `ProtobufCall` sends Pipecat protobuf `AudioRawFrame`s of 16 kHz PCM (the seed's clients);
 `TwilioCall` opens a Twilio media stream (`connected`, `start`, then `media` events of base64
-8 kHz mu-law, encoded here with numpy, independently of Pipecat's codec) and reads `media` and
-`clear` events back. Both pace audio in 20 ms chunks at real time (or faster, `speed`), record
+8 kHz mu-law, encoded here with numpy, independently of Pipecat's codec) and reads `media`,
+`clear` and `mark` events back. Like the provider's player, a media-stream client plays the audio
+it receives at real time and echoes each mark once the audio before it has played (and, on
+`clear`, drops the queued audio and echoes the pending marks at once, as Twilio and Telnyx do;
+Plivo drops its checkpoints); `echo_marks=False` is a client that never echoes. `stop()` sends the
+provider's stop event. Both pace audio in 20 ms chunks at real time (or faster, `speed`), record
 every message they receive with its arrival time, and follow the speech with silence so the VAD
 reports the end of the turn.
 """
@@ -66,7 +70,7 @@ def ulaw_decode(data: bytes) -> bytes:
 @dataclass
 class Received:
     at: float  # time.monotonic() of arrival
-    kind: str  # "audio", "interruption" (protobuf) / "clear" (twilio), "text", "other"
+    kind: str  # "audio", "interruption" (protobuf) / "clear" (twilio), "mark", "text", "other"
     audio: bytes = b""  # 16-bit PCM for "audio"
     raw: Any = None
     wall: float = field(default_factory=time.time)  # wall clock of arrival (Pipecat's VAD stamps time.time())
@@ -193,16 +197,24 @@ class ProtobufCall(CallClient):
 class MediaStreamCall(CallClient):
     """A telephony media stream: JSON text messages, base64 8 kHz audio, a `start` message first.
 
-    Subclasses give the provider's messages; `stop_event` is what the provider's player takes as
+    Subclasses give the provider's messages; `clear_event` is what the provider's player takes as
     "drop the queued audio" (the interruption)."""
 
     rate: int = 8000
     stream_id: str = "stream-00000000-0000-0000-0000-000000000001"
     call_id: str = "call-00000000-0000-0000-0000-000000000001"
     chunk: int = 0
-    stop_event: str = "clear"
+    clear_event: str = "clear"
     audio_event: str = "media"
+    mark_event: str = "mark"  # the mark the runner sends (echoed with the same name)
+    echo_event: str = "mark"
+    echo_on_clear: bool = True  # a `clear` echoes the pending marks (as Twilio and Telnyx document)
+    echo_marks: bool = True
+    latency: float = 0.0  # seconds the player lags behind the audio it received (jitter buffer)
     parameters: dict[str, str] = field(default_factory=dict)  # custom stream parameters
+    echoed: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, mark name)
+    _played_until: float = 0.0  # when the player will have played the audio received so far
+    _echoes: set[asyncio.Task[None]] = field(default_factory=set)
 
     def opening(self) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -212,6 +224,24 @@ class MediaStreamCall(CallClient):
 
     def check(self, event: dict[str, Any]) -> None:
         """Assert the reply names our stream (where the provider's protocol has it)."""
+
+    def mark_name(self, event: dict[str, Any]) -> str:
+        return str(event["mark"]["name"])
+
+    def echo(self, name: str) -> dict[str, Any]:
+        """The provider's message saying the audio before mark `name` has played."""
+        raise NotImplementedError
+
+    def stop_message(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def stop(self) -> float:
+        """Send the provider's stop event (the caller hung up); returns when it was sent."""
+        await self.ws.send(json.dumps(self.stop_message()))
+        return time.monotonic()
+
+    def marks(self) -> list[Received]:
+        return [r for r in self.received if r.kind == "mark"]
 
     def encode(self, pcm: bytes) -> bytes:
         return ulaw_encode(pcm)
@@ -228,12 +258,43 @@ class MediaStreamCall(CallClient):
         event = json.loads(message)
         self.check(event)
         if event.get("event") == self.audio_event:
-            return Received(
-                now, "audio", self.decode_audio(base64.b64decode(event["media"]["payload"])), event
-            )
-        if event.get("event") == self.stop_event:
+            audio = self.decode_audio(base64.b64decode(event["media"]["payload"]))
+            self._played_until = max(self._played_until, now) + len(audio) / 2 / self.rate
+            return Received(now, "audio", audio, event)
+        if event.get("event") == self.clear_event:
+            self._played_until = now  # the queued audio is dropped
+            self._echo_pending()
             return Received(now, "clear", raw=event)
+        if event.get("event") == self.mark_event:
+            self._schedule_echo(self.mark_name(event), max(self._played_until - now, 0.0) + self.latency)
+            return Received(now, "mark", raw=event)
         return Received(now, "other", raw=event)
+
+    def _schedule_echo(self, name: str, delay: float) -> None:
+        if not self.echo_marks:
+            return
+
+        async def echo() -> None:
+            await asyncio.sleep(delay)
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.send(json.dumps(self.echo(name)))
+                self.echoed.append((time.monotonic(), name))
+                self._changed.set()
+
+        task = asyncio.create_task(echo(), name=name)
+        self._echoes.add(task)
+        task.add_done_callback(self._echoes.discard)
+
+    def _echo_pending(self) -> None:
+        for task in list(self._echoes):
+            task.cancel()
+            if self.echo_on_clear:
+                self._schedule_echo(task.get_name(), 0.0)
+
+    async def close(self) -> None:
+        for task in list(self._echoes):
+            task.cancel()
+        await super().close()
 
     async def send_audio(self, pcm: bytes) -> None:
         self.chunk += 1
@@ -276,6 +337,24 @@ class TwilioCall(MediaStreamCall):
     def check(self, event: dict[str, Any]) -> None:
         assert event.get("streamSid") == self.stream_id, event
 
+    def echo(self, name: str) -> dict[str, Any]:
+        self.chunk += 1
+        return {
+            "event": "mark",
+            "sequenceNumber": str(self.chunk + 1),
+            "streamSid": self.stream_id,
+            "mark": {"name": name},
+        }
+
+    def stop_message(self) -> dict[str, Any]:
+        self.chunk += 1
+        return {
+            "event": "stop",
+            "sequenceNumber": str(self.chunk + 1),
+            "streamSid": self.stream_id,
+            "stop": {"accountSid": "AC00000000000000000000000000000001", "callSid": self.call_id},
+        }
+
 
 @dataclass
 class TelnyxCall(MediaStreamCall):
@@ -306,11 +385,34 @@ class TelnyxCall(MediaStreamCall):
             "stream_id": self.stream_id,
         }
 
+    def echo(self, name: str) -> dict[str, Any]:
+        self.chunk += 1
+        return {
+            "event": "mark",
+            "sequence_number": str(self.chunk + 1),
+            "stream_id": self.stream_id,
+            "mark": {"name": name},
+        }
+
+    def stop_message(self) -> dict[str, Any]:
+        self.chunk += 1
+        return {
+            "event": "stop",
+            "sequence_number": str(self.chunk + 1),
+            "stop": {"call_control_id": self.call_id},
+            "stream_id": self.stream_id,
+        }
+
 
 @dataclass
 class PlivoCall(MediaStreamCall):
-    stop_event: str = "clearAudio"
+    """Plivo has no stop event (it closes the socket); its marks are checkpoints."""
+
+    clear_event: str = "clearAudio"
     audio_event: str = "playAudio"
+    mark_event: str = "checkpoint"
+    echo_event: str = "playedStream"
+    echo_on_clear: bool = False  # a clearAudio drops the pending checkpoints
 
     def opening(self) -> list[dict[str, Any]]:
         start = {
@@ -339,6 +441,12 @@ class PlivoCall(MediaStreamCall):
 
     def check(self, event: dict[str, Any]) -> None:
         assert event.get("streamId") == self.stream_id, event
+
+    def mark_name(self, event: dict[str, Any]) -> str:
+        return str(event["name"])
+
+    def echo(self, name: str) -> dict[str, Any]:
+        return {"event": "playedStream", "streamId": self.stream_id, "name": name}
 
 
 @dataclass
@@ -371,6 +479,24 @@ class ExotelCall(MediaStreamCall):
 
     def check(self, event: dict[str, Any]) -> None:
         assert event.get("stream_sid") == self.stream_id, event
+
+    def echo(self, name: str) -> dict[str, Any]:
+        self.chunk += 1
+        return {
+            "event": "mark",
+            "sequence_number": self.chunk + 1,
+            "stream_sid": self.stream_id,
+            "mark": {"name": name},
+        }
+
+    def stop_message(self) -> dict[str, Any]:
+        self.chunk += 1
+        return {
+            "event": "stop",
+            "sequence_number": self.chunk + 1,
+            "stream_sid": self.stream_id,
+            "stop": {"call_sid": self.call_id, "account_sid": "exotel-account-1", "reason": "callended"},
+        }
 
     def encode(self, pcm: bytes) -> bytes:
         return pcm

@@ -1,0 +1,271 @@
+"""Telephony media-stream manners the Pipecat serializers leave out: the provider's `stop`, and
+playback marks (what the caller actually heard).
+
+Pipecat 1.14's telephony serializers turn `media` and `dtmf` into frames and an InterruptionFrame
+into the provider's `clear`; every other message (`stop`, the mark echoes) is dropped, and they
+never send a mark. `MediaStream` wraps one of them (its public `setup`/`serialize`/`deserialize`):
+
+  - the provider's stop event ends the call at once: deserialize returns a CancelWorkerFrame (the
+    worker cancels the pipeline, the transport closes the socket) and, from then on, serialize
+    sends nothing more;
+  - `UtteranceMarks`, a processor just before the transport's output, asks for a mark after each
+    bot utterance (a TTS context: its TTSStoppedFrame); the transport sends it in order, after the
+    utterance's last audio; the provider echoes it once that audio has played, and `Playback`
+    counts the utterance as heard. An interruption (the caller speaks; Pipecat sends `clear`) cuts
+    the utterances not yet confirmed: Twilio and Telnyx echo the marks a `clear` drops too (Plivo
+    drops its checkpoints), so an echo that arrives after the interruption does not count.
+
+Provider         stop event    mark sent                         echo
+twilio           stop          mark {streamSid, mark.name}       mark (mark.name)
+telnyx           stop          mark {mark.name}                  mark (mark.name)
+plivo            (none: Plivo  checkpoint {streamId, name}       playedStream (name)
+                 closes)
+exotel           stop          mark {stream_sid, mark.name}      mark (mark.name)
+protobuf         (none)        (none)                            (none)
+
+(Twilio: twilio.com/docs/voice/media-streams/websocket-messages; Telnyx: developers.telnyx.com
+api-reference/websockets/stream-call-media-over-websocket; Plivo: plivo.com/docs/voice/xml/
+the-stream-element/checkpoint-event; Exotel: developer.exotel.com/docs/agentstream/websocket-protocol.)
+
+A client that never echoes marks loses nothing: its utterances end as "unconfirmed", not "cut"
+(`cut` is only counted once the stream has echoed at least one mark, or for an utterance the
+interruption stopped before its mark was sent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipecat.frames.frames import (
+    CancelWorkerFrame,
+    Frame,
+    InterruptionFrame,
+    OutputTransportMessageFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.serializers.base_serializer import FrameSerializer
+
+STOP_REASON = "stop event"
+MAX_UTTERANCE_TEXT = 2000  # characters kept of an utterance's text (bounded per call)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What one provider's media stream says for stop and marks."""
+
+    stop_event: str | None  # the provider's "the stream is over" event, if it has one
+    mark: Callable[[str, str], dict[str, Any]] | None  # (stream id, name) -> the message to send
+    echo_event: str | None  # the event the provider sends back when the audio before a mark played
+    echo_name: Callable[[Mapping[str, Any]], Any]  # the mark's name in an echo
+
+    @property
+    def has_marks(self) -> bool:
+        return self.mark is not None
+
+
+def _nested_name(message: Mapping[str, Any]) -> Any:
+    mark = message.get("mark")
+    return mark.get("name") if isinstance(mark, Mapping) else None
+
+
+DIALECTS: Mapping[str, Dialect] = {
+    "twilio": Dialect(
+        "stop",
+        lambda sid, name: {"event": "mark", "streamSid": sid, "mark": {"name": name}},
+        "mark",
+        _nested_name,
+    ),
+    # Telnyx: Pipecat's serializer addresses media and `clear` without the stream id; marks alike.
+    "telnyx": Dialect(
+        "stop", lambda sid, name: {"event": "mark", "mark": {"name": name}}, "mark", _nested_name
+    ),
+    "plivo": Dialect(
+        None,
+        lambda sid, name: {"event": "checkpoint", "streamId": sid, "name": name},
+        "playedStream",
+        lambda message: message.get("name"),
+    ),
+    "exotel": Dialect(
+        "stop",
+        lambda sid, name: {"event": "mark", "stream_sid": sid, "mark": {"name": name}},
+        "mark",
+        _nested_name,
+    ),
+}
+
+
+@dataclass
+class Utterance:
+    text: str = ""
+    state: str = "speaking"  # speaking -> sent -> heard | cut | unconfirmed
+
+
+class Playback:
+    """What the caller heard of the bot's utterances, from the provider's mark echoes. One per
+    call; written by the call's pipeline (UtteranceMarks, MediaStream) only."""
+
+    def __init__(self) -> None:
+        self._utterances: dict[str, Utterance] = {}
+        self.echoes = 0  # marks the provider echoed (0: it may not echo at all)
+
+    def begin(self) -> str:
+        """A new utterance; returns its mark name."""
+        name = f"utterance-{len(self._utterances) + 1}"
+        self._utterances[name] = Utterance()
+        return name
+
+    def say(self, name: str, text: str) -> None:
+        utterance = self._utterances.get(name)
+        if utterance is not None and len(utterance.text) < MAX_UTTERANCE_TEXT:
+            utterance.text = (utterance.text + text)[:MAX_UTTERANCE_TEXT]
+
+    def sent(self, name: str) -> None:
+        """The mark after the utterance's last audio went out."""
+        utterance = self._utterances.get(name)
+        if utterance is not None and utterance.state == "speaking":
+            utterance.state = "sent"
+
+    def echoed(self, name: Any) -> None:
+        """The provider says the audio before mark `name` has played."""
+        self.echoes += 1
+        utterance = self._utterances.get(name) if isinstance(name, str) else None
+        if utterance is not None and utterance.state == "sent":
+            utterance.state = "heard"
+
+    def interrupted(self) -> None:
+        """The bot was interrupted (Pipecat sends the provider's `clear`): what was still being
+        spoken is cut; what was sent but not confirmed is cut if the provider echoes marks."""
+        for utterance in self._utterances.values():
+            if utterance.state == "speaking":
+                utterance.state = "cut"
+            elif utterance.state == "sent":
+                utterance.state = "cut" if self.echoes else "unconfirmed"
+
+    def heard_text(self) -> str:
+        """The text of the utterances the caller heard to the end, in order."""
+        return " ".join(u.text.strip() for u in self._utterances.values() if u.state == "heard")
+
+    def counts(self) -> dict[str, int]:
+        """utterances, heard, cut, unconfirmed (sent, or still speaking at the end, never confirmed)."""
+        states = [u.state for u in self._utterances.values()]
+        return {
+            "utterances": len(states),
+            "heard": states.count("heard"),
+            "cut": states.count("cut"),
+            "unconfirmed": len(states) - states.count("heard") - states.count("cut"),
+        }
+
+
+@dataclass
+class MarkFrame(OutputTransportMessageFrame):
+    """The provider's mark message for utterance `mark_name` (in order with the audio, so it is
+    sent after the utterance's last chunk)."""
+
+    mark_name: str = ""
+
+
+class MediaStream(FrameSerializer):
+    """A telephony serializer plus the provider's stop event and marks (see the module doc).
+
+    When the provider's stop event arrives, `stopped` is set, deserialize returns a
+    CancelWorkerFrame, and serialize returns None for every frame after it: nothing more is sent
+    on a stopped stream. `stream_id`/`call_id` are the provider's ids (for the call's log lines).
+    """
+
+    def __init__(
+        self, inner: FrameSerializer, dialect: Dialect, stream_id: str, call_id: str | None = None
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.dialect = dialect
+        self.stream_id = stream_id
+        self.call_id = call_id
+        self.playback = Playback()
+        self.stopped = False
+        # A quoted word that only a control message has (a base64 payload holds no quote), so
+        # the 50 media messages a second skip the extra parse.
+        self._control_words = tuple(
+            f'"{event}"' for event in (dialect.stop_event, dialect.echo_event) if event is not None
+        )
+
+    # Pipecat's FrameSerializer.setup itself narrows BaseObject.setup's argument; same signature.
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
+        await self.inner.setup(setup)
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        if self.stopped:
+            return None
+        if isinstance(frame, MarkFrame):
+            self.playback.sent(frame.mark_name)
+            return json.dumps(frame.message)
+        return await self.inner.serialize(frame)
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        if self.stopped:
+            return None
+        if isinstance(data, str) and any(word in data for word in self._control_words):
+            try:
+                message = json.loads(data)
+            except (ValueError, RecursionError):
+                message = None
+            if isinstance(message, dict):
+                event = message.get("event")
+                if event is not None and event == self.dialect.stop_event:
+                    self.stopped = True
+                    return CancelWorkerFrame(reason=STOP_REASON)
+                if event is not None and event == self.dialect.echo_event:
+                    self.playback.echoed(self.dialect.echo_name(message))
+                    return None
+        return await self.inner.deserialize(data)
+
+    def marks(self) -> list[FrameProcessor]:
+        """The processors to put just before the transport's output (none if the provider has no
+        marks)."""
+        return [UtteranceMarks(self)] if self.dialect.has_marks else []
+
+
+class UtteranceMarks(FrameProcessor):
+    """Asks for a mark after each bot utterance and tells `Playback` what each one said and when
+    the bot was interrupted. Passes every frame on unchanged."""
+
+    def __init__(self, stream: MediaStream) -> None:
+        super().__init__()
+        self._stream = stream
+        self._current: str | None = None  # the mark name of the utterance being spoken
+        self._context: str | None = None  # its TTS context (a late frame of a cut one is ignored)
+
+    def _ours(self, frame: TTSStoppedFrame | TTSTextFrame) -> bool:
+        return self._current is not None and (frame.context_id is None or frame.context_id == self._context)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+        if direction != FrameDirection.DOWNSTREAM:
+            return
+        playback = self._stream.playback
+        if isinstance(frame, TTSStartedFrame):
+            self._current, self._context = playback.begin(), frame.context_id
+        elif isinstance(frame, TTSTextFrame) and self._ours(frame):
+            assert self._current is not None
+            playback.say(self._current, frame.text + ("" if frame.includes_inter_frame_spaces else " "))
+        elif isinstance(frame, InterruptionFrame):
+            playback.interrupted()
+            self._current = self._context = None
+        elif isinstance(frame, TTSStoppedFrame) and self._ours(frame):
+            assert self._current is not None
+            name, self._current, self._context = self._current, None, None
+            mark = self._stream.dialect.mark
+            assert mark is not None  # marks() adds this processor only to streams with marks
+            await self.push_frame(MarkFrame(message=mark(self._stream.stream_id, name), mark_name=name))
+
+
+def playback_marks(serializer: FrameSerializer) -> list[FrameProcessor]:
+    """What a call's pipeline puts just before the transport's output for `serializer`: the
+    utterance marks of a telephony stream whose provider has them, else nothing."""
+    return serializer.marks() if isinstance(serializer, MediaStream) else []

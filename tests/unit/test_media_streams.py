@@ -1,0 +1,84 @@
+"""media_streams.py on its own, with Pipecat's real Twilio and Plivo serializers inside: which
+provider messages end the call or count as an echo, and what Playback makes of echoes and
+interruptions. (The served runner with real clients: tests/voice/test_telephony.py.)"""
+
+from __future__ import annotations
+
+import json
+
+from pipecat.frames.frames import CancelWorkerFrame, InputDTMFFrame, InterruptionFrame
+from pipecat.serializers.plivo import PlivoFrameSerializer
+from pipecat.serializers.twilio import TwilioFrameSerializer
+
+from aiassistant_runner.media_streams import DIALECTS, MAX_UTTERANCE_TEXT, MediaStream, Playback
+
+SID = "MZ00000000000000000000000000000001"
+
+
+def twilio() -> MediaStream:
+    inner = TwilioFrameSerializer(SID, params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
+    return MediaStream(inner, DIALECTS["twilio"], SID, "CA1")
+
+
+async def test_stop_cancels_the_worker_and_nothing_is_sent_after_it() -> None:
+    stream = twilio()
+    assert json.loads(await stream.serialize(InterruptionFrame()) or "") == {
+        "event": "clear",
+        "streamSid": SID,
+    }
+    stop = {"event": "stop", "sequenceNumber": "9", "streamSid": SID, "stop": {"callSid": "CA1"}}
+    frame = await stream.deserialize(json.dumps(stop))
+    assert isinstance(frame, CancelWorkerFrame) and frame.reason == "stop event"
+    assert stream.stopped
+    assert await stream.serialize(InterruptionFrame()) is None
+    assert await stream.deserialize(json.dumps({"event": "dtmf", "dtmf": {"digit": "1"}})) is None
+
+
+async def test_other_messages_go_to_pipecats_serializer() -> None:
+    stream = twilio()
+    dtmf = await stream.deserialize(json.dumps({"event": "dtmf", "streamSid": SID, "dtmf": {"digit": "5"}}))
+    assert isinstance(dtmf, InputDTMFFrame)
+    # Not JSON, or a stop word only inside a value: not a stop.
+    assert await stream.deserialize('{"event": "stop"') is None
+    assert await stream.deserialize(json.dumps({"event": "dtmf", "note": "stop"})) is None
+    assert not stream.stopped
+
+
+async def test_echoes_of_any_shape_are_counted_and_never_raise() -> None:
+    stream = twilio()
+    name = stream.playback.begin()
+    stream.playback.sent(name)
+    for odd in ({"event": "mark"}, {"event": "mark", "mark": "x"}, {"event": "mark", "mark": {"name": 7}}):
+        assert await stream.deserialize(json.dumps(odd)) is None
+    assert stream.playback.counts()["heard"] == 0
+    await stream.deserialize(json.dumps({"event": "mark", "streamSid": SID, "mark": {"name": name}}))
+    assert stream.playback.counts() == {"utterances": 1, "heard": 1, "cut": 0, "unconfirmed": 0}
+
+
+async def test_plivo_has_no_stop_event_and_echoes_checkpoints_as_played_stream() -> None:
+    inner = PlivoFrameSerializer("s-1", params=PlivoFrameSerializer.InputParams(auto_hang_up=False))
+    stream = MediaStream(inner, DIALECTS["plivo"], "s-1")
+    assert await stream.deserialize(json.dumps({"event": "stop"})) is None
+    assert not stream.stopped
+    name = stream.playback.begin()
+    stream.playback.sent(name)
+    await stream.deserialize(json.dumps({"event": "playedStream", "streamId": "s-1", "name": name}))
+    assert stream.playback.counts()["heard"] == 1
+
+
+def test_playback_states() -> None:
+    playback = Playback()
+    spoken, sent = playback.begin(), playback.begin()
+    playback.say(spoken, "x" * (MAX_UTTERANCE_TEXT + 10))
+    playback.sent(sent)
+    playback.interrupted()  # no echo yet: what was sent may have been heard
+    assert playback.counts() == {"utterances": 2, "heard": 0, "cut": 1, "unconfirmed": 1}
+    heard, lost = playback.begin(), playback.begin()
+    playback.say(heard, "Hello there.")
+    playback.sent(heard)
+    playback.echoed(heard)
+    playback.sent(lost)
+    playback.interrupted()  # the provider echoes marks: an unconfirmed one was cut
+    playback.echoed(lost)  # ... and the echo the clear returns does not make it heard
+    assert playback.counts() == {"utterances": 4, "heard": 1, "cut": 2, "unconfirmed": 1}
+    assert playback.heard_text() == "Hello there."
