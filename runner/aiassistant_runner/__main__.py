@@ -18,9 +18,12 @@ Every URL of the config passes the contract's URL policy again at start (urls.py
 behind the operator); a local `--assistant FILE` run (or `--allow-loopback-urls`, for tests against
 local fakes) may also name loopback URLs, and `--base-url` is the choice of whoever runs the
 command. The operator passes neither: nothing in an AIAssistant can turn the check off.
+The listening socket is bound (and listening) before "serving assistant ... on HOST:PORT" is logged:
+a port another process holds exits 4 with one line naming HOST:PORT, and nothing claims to serve.
 SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
 period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS; default: the longest a session may last,
 maxCallSeconds or taskTimeoutSeconds, so none is cut) to finish, then exit 0.
+`--help` lists the env vars (from the contract's tables), the endpoints (endpoints.py) and the exit codes.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,18 +46,29 @@ import yaml
 from pydantic import ValidationError
 
 from aiassistant_contract.assistant import KIND, parse_spec, to_runner_config
-from aiassistant_contract.engines import EngineModelError, Registry, registry_from_env
+from aiassistant_contract.engines import (
+    BUILTIN,
+    EXTRA_MODELS_ENV,
+    EngineModelError,
+    Registry,
+    registry_from_env,
+)
 from aiassistant_contract.errors import MissingKeyError, SpecError, describe, error_lines
 from aiassistant_contract.runner_config import (
+    ACCESS_TOKENS_ENV,
     CONFIG_ENV,
     DRAIN_SECONDS_ENV,
     LOG_LEVEL_ENV,
     PORT,
+    TWILIO_AUTH_TOKEN_ENV,
     RunnerConfig,
+    fallback_key_env,
 )
+from aiassistant_contract.speech import STT_PROVIDERS, TTS_PROVIDERS
 from aiassistant_contract.urls import check_urls
 
-from . import key_check
+from . import __version__, key_check
+from .endpoints import endpoint_lines
 from .logs import setup_logging
 from .sessions import Sessions
 from .wiring import build_runner
@@ -62,11 +77,81 @@ log = logging.getLogger("aiassistant_runner")
 
 EXIT_BAD_CONFIG = 2
 EXIT_KEY_REJECTED = 3
+EXIT_CANNOT_LISTEN = 4
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "stopped: drained after SIGTERM/SIGINT (or --help, --version)"),
+    (1, "an unexpected error (a traceback is logged)"),
+    (EXIT_BAD_CONFIG, "bad config or arguments, or a missing key env var (stderr names the field or var)"),
+    (EXIT_KEY_REJECTED, "a provider rejected its key at start (stderr and --termination-log name the var)"),
+    (EXIT_CANNOT_LISTEN, "cannot listen on HOST:PORT (e.g. the port is taken): one line names it"),
+)
 WS_MAX_MESSAGE_BYTES = 1_048_576
 
 
 class ConfigError(Exception):
     """A config the runner cannot start with; the message names the file and the bad field."""
+
+
+class ListenError(Exception):
+    """The listen address cannot be bound; the message names HOST:PORT and the reason."""
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port and listening, for uvicorn to serve on (`Server.run(sockets=)`):
+    binding here, before anything says "serving", turns a taken port into one clear error.
+    SO_REUSEADDR as uvicorn sets it: a restart may bind while old connections sit in TIME_WAIT
+    (Linux still refuses a port another socket listens on)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's default backlog; connections queue until it accepts
+    except OSError as err:
+        sock.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        reason = (err.strerror or str(err)).lower()
+        raise ListenError(f"cannot listen on {where}: {reason}") from None
+    return sock
+
+
+def env_var_lines() -> list[str]:
+    """The env vars the runner reads, one line each; the key names come from the contract's tables
+    (engine targets, STT and TTS providers), so a new provider shows up here without an edit."""
+    users: dict[str, list[str]] = {}
+    for target in BUILTIN.targets.values():
+        users.setdefault(target.key_env, []).append(f"{target.name} engine")
+    for kind, providers in (("STT", STT_PROVIDERS), ("TTS", TTS_PROVIDERS)):
+        for provider in providers.values():
+            users.setdefault(provider.key_env, []).append(f"{provider.name} {kind}")
+    rows = [(name, "API key of: " + ", ".join(used_by)) for name, used_by in sorted(users.items())]
+    rows += [
+        (fallback_key_env(0), f"API key of fallbacks[0] ({fallback_key_env(1)}: fallbacks[1], ...)"),
+        (CONFIG_ENV, "runner config JSON path (when no --config/--assistant)"),
+        (DRAIN_SECONDS_ENV, "grace period after SIGTERM, seconds (when no --drain-seconds)"),
+        (LOG_LEVEL_ENV, "log level DEBUG, INFO, WARNING or ERROR (when no --log-level)"),
+        (ACCESS_TOKENS_ENV, "bearer tokens callers must present, one a line (see docs/access.md)"),
+        (TWILIO_AUTH_TOKEN_ENV, "Twilio auth token: twilio calls must carry a valid X-Twilio-Signature"),
+        (EXTRA_MODELS_ENV, "more engine models to allow, comma-separated (e.g. grok.grok-4.7)"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width + 2}}{what}" for name, what in rows]
+    lines.append("Keys and tokens are never logged; model prices come from the config, not the env.")
+    return lines
+
+
+def help_epilog() -> str:
+    def section(title: str, lines: list[str]) -> str:
+        return title + ":\n" + "\n".join(f"  {line}" for line in lines)
+
+    codes = [f"{code}  {what}" for code, what in EXIT_CODES]
+    return "\n\n".join(
+        (
+            section("environment variables", env_var_lines()),
+            section("endpoints", endpoint_lines()),
+            section("exit codes", codes),
+        )
+    )
 
 
 def load_config_file(path: Path) -> RunnerConfig:
@@ -165,8 +250,12 @@ class DrainingServer(uvicorn.Server):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="aiassistant-runner", description="Serve one AIAssistant: voice calls, text, tasks."
+        prog="aiassistant-runner",
+        description="Serve one AIAssistant: voice calls, text, tasks.",
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"aiassistant-runner {__version__}")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", type=Path, help=f"runner config JSON (default: env {CONFIG_ENV})")
     source.add_argument("--assistant", type=Path, help="an AIAssistant YAML, to run one locally")
@@ -257,11 +346,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             key_check.write_termination_log(args.termination_log, str(err))
             return EXIT_KEY_REJECTED
 
+    try:
+        sock = listen_socket(args.host, args.port)
+    except ListenError as err:
+        print(f"aiassistant-runner: {err}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
+
     from .app import create_app
 
     app = create_app(runner)
     log.info("access: %s", runner.access.describe())
-    log.info(
+    log.info(  # only now: the socket is bound and listening (connections queue until uvicorn accepts)
         "serving assistant %s (%s) on %s:%d",
         runner.metrics.assistant,
         config.engine_model,
@@ -287,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner.sessions,
         runner.drain_seconds,
     )
-    server.run()
+    server.run(sockets=[sock])
     return 0
 
 

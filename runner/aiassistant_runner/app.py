@@ -1,13 +1,7 @@
 """The runner's HTTP/WebSocket API (FastAPI): probes, metrics, text conversations, tasks, voice calls.
 
-    GET  /healthz                  the process is alive
-    GET  /readyz                   503 while draining (SIGTERM) or at maxSessionsPerPod
-    GET  /metrics                  Prometheus text format
-    POST /v1/chat/completions      OpenAI-compatible text conversation (chat_completions.py)
-    GET  /v1/models[/{id}]         the assistant's model ids, OpenAI-shaped (model_list.py)
-    POST /v1/tasks                 headless task with tools (tasks.py)
-    WS   /v1/calls/{serializer}    voice call (voice_calls.py)
-    GET  /playground               browser playground, if the assistant enables it (playground.py)
+The routes are listed once, in endpoints.py (ENDPOINTS; also printed by `aiassistant-runner --help`);
+a test fails when a route here is missing there or the other way round.
 
 Access (access.py): every /v1 request needs credentials unless the assistant is anonymous; HTTP is
 checked by `AccessMiddleware` (401, OpenAI-shaped), calls by the route below (close 1008).
