@@ -211,14 +211,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
+def bench_concurrency(
+    fake_port: int, workdir: Path, levels_to_run: tuple[int, ...] = LEVELS, sweep: bool = True
+) -> dict[str, Any]:
+    """`sweep`: stop at the first level whose p99 is over twice the lowest level's (the default
+    run); False runs every level of `levels_to_run` (e.g. `--levels 200 800`)."""
     proc, runner_url, _ = start_runner(fake_port, workdir)
     direct_url = f"http://127.0.0.1:{fake_port}/v1/chat/completions"
     via_url = f"{runner_url}/v1/chat/completions"
     levels: list[dict[str, Any]] = []
     try:
         asyncio.run(run_level(via_url, 5))  # warm the runner's connection pool and code paths
-        for sessions in LEVELS:
+        for sessions in levels_to_run:
             direct = asyncio.run(run_level(direct_url, sessions))
             cpu = cpu_seconds(proc.pid)
             via = asyncio.run(run_level(via_url, sessions))
@@ -235,12 +239,13 @@ def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
             level["runner_cpu_ms_per_turn"] = round(cpu * 1000 / len(via), 2)
             levels.append(level)
             print(json.dumps(level), file=sys.stderr)
-            if level["runner_p99_ms"] > 2 * levels[0]["runner_p99_ms"]:
+            if sweep and level["runner_p99_ms"] > 2 * levels[0]["runner_p99_ms"]:
                 break
     finally:
         stop(proc)
     within = [lv["sessions"] for lv in levels if lv["runner_p99_ms"] <= 2 * levels[0]["runner_p99_ms"]]
     at_200 = next((lv for lv in levels if lv["sessions"] == 200), None)
+    at_800 = next((lv for lv in levels if lv["sessions"] == 800), None)
     return {
         "fake_first_token_s": FAKE_FIRST_TOKEN_SECONDS,
         "think_s": THINK_SECONDS,
@@ -248,6 +253,7 @@ def bench_concurrency(fake_port: int, workdir: Path) -> dict[str, Any]:
         "levels": levels,
         "added_p50_ms_at_200": at_200 and at_200["added_p50_ms"],
         "added_p99_ms_at_200": at_200 and at_200["added_p99_ms"],
+        "added_p99_ms_at_800": at_800 and at_800["added_p99_ms"],
         "max_sessions_p99_within_2x": max(within),
         # Turns one core can serve per second at the measured CPU cost (noise-free capacity view).
         "runner_turns_per_cpu_second": round(
@@ -351,6 +357,12 @@ def main() -> None:
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["cold_start", "concurrency", "voice", "auth"]
     )
+    parser.add_argument(
+        "--levels",
+        nargs="+",
+        type=int,
+        help=f"(b) only: run these concurrency levels, all of them, no sweep stop (default {LEVELS})",
+    )
     args = parser.parse_args()
     if args.serve_fake:
         serve_fake(args.serve_fake)
@@ -364,7 +376,11 @@ def main() -> None:
             if "cold_start" not in args.skip:
                 result["cold_start"] = bench_cold_start(fake_port, Path(tmp))
             if "concurrency" not in args.skip:
-                result["concurrency"] = bench_concurrency(fake_port, Path(tmp))
+                if args.levels:
+                    levels = bench_concurrency(fake_port, Path(tmp), tuple(args.levels), sweep=False)
+                else:
+                    levels = bench_concurrency(fake_port, Path(tmp))
+                result["concurrency"] = levels
     finally:
         stop(fake)
     if "auth" not in args.skip:
