@@ -63,18 +63,29 @@ async def _disconnected(request: Request) -> None:
 
 async def until_done(request: Request, work: Awaitable[T], timeout: float) -> T:  # noqa: ASYNC109
     """`await work`, bounded by `timeout` seconds (TimeoutError) and by the client staying
-    connected (ClientGone); in both cases the work is cancelled before this returns."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    connected (ClientGone); in both cases the work is cancelled before this returns.
+
+    The work runs in the caller's task, not a task of its own: under load every task hop waits a
+    turn of the event loop, and a text turn's answer took three of them to reach its response
+    (docs/performance.md). A watcher task cancels the caller when the client disconnects."""
+    caller = asyncio.current_task()
+    assert caller is not None, "until_done runs in a task"
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _disconnected(request)
+        gone = True
+        caller.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        async with asyncio.timeout(timeout):
+            return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise  # cancelled from outside (the server stopping): not ours to swallow
+        caller.uncancel()
+        raise ClientGone from None
     finally:
         watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    if task in done:
-        return task.result()
-    if watcher in done:
-        raise ClientGone
-    raise TimeoutError

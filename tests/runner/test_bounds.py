@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from aiassistant_runner.bounds import ClientGone, until_done
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.runner.conftest import Runner, StartRunner
 from tests.voice.conftest import wait_until
@@ -129,3 +130,68 @@ async def test_an_upstream_200_that_is_not_the_protocol_is_an_llm_error(
     assert task.status_code == 502 and task.json()["status"] == "error"
     assert counter(runner, "aiassistant_llm_errors_total") == 2
     assert counter(runner, "aiassistant_llm_protocol_errors_total") == 2
+
+
+class Connection:
+    """What `until_done` reads of a request: ASGI `receive`, which answers http.disconnect once
+    `leave()` is called (in addition to the HTTP tests above, which cover the same over sockets)."""
+
+    def __init__(self) -> None:
+        self._gone = asyncio.Event()
+
+    def leave(self) -> None:
+        self._gone.set()
+
+    async def receive(self) -> dict[str, str]:
+        await self._gone.wait()
+        return {"type": "http.disconnect"}
+
+
+class Work:
+    """A coroutine to bound that records whether it finished or was cancelled."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.cancelled, self.finished = seconds, False, False
+
+    async def run(self) -> str:
+        try:
+            await asyncio.sleep(self.seconds)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        self.finished = True
+        return "answer"
+
+
+async def test_until_done_returns_the_answer_and_leaves_no_task() -> None:
+    work, before = Work(0), len(asyncio.all_tasks())
+    assert await until_done(Connection(), work.run(), 5) == "answer"  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert work.finished and len(asyncio.all_tasks()) == before  # the watcher is gone
+
+
+async def test_until_done_cancels_the_work_at_the_deadline() -> None:
+    work = Work(30)
+    with pytest.raises(TimeoutError):
+        await until_done(Connection(), work.run(), 0.05)  # type: ignore[arg-type]
+    assert work.cancelled
+
+
+async def test_until_done_cancels_the_work_when_the_client_leaves() -> None:
+    work, connection = Work(30), Connection()
+    asyncio.get_running_loop().call_later(0.05, connection.leave)
+    with pytest.raises(ClientGone):
+        await until_done(connection, work.run(), 30)  # type: ignore[arg-type]
+    assert work.cancelled
+    await asyncio.sleep(0)  # the caller is not left cancelled: it goes on awaiting
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def test_until_done_lets_an_outside_cancel_through() -> None:
+    work = Work(30)
+    bounded = asyncio.create_task(until_done(Connection(), work.run(), 30))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    bounded.cancel()  # e.g. the server stopping: not a client that left
+    with pytest.raises(asyncio.CancelledError):
+        await bounded
+    assert work.cancelled
