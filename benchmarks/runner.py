@@ -216,6 +216,7 @@ def bench_concurrency(
 ) -> dict[str, Any]:
     """`sweep`: stop at the first level whose p99 is over twice the lowest level's (the default
     run); False runs every level of `levels_to_run` (e.g. `--levels 200 800`)."""
+    load_before = os.getloadavg()[0]
     proc, runner_url, _ = start_runner(fake_port, workdir)
     direct_url = f"http://127.0.0.1:{fake_port}/v1/chat/completions"
     via_url = f"{runner_url}/v1/chat/completions"
@@ -247,6 +248,9 @@ def bench_concurrency(
     at_200 = next((lv for lv in levels if lv["sessions"] == 200), None)
     at_800 = next((lv for lv in levels if lv["sessions"] == 800), None)
     return {
+        # The machine's 1-minute load average around the sweep: on shared cores, latencies measured
+        # with a load far above the core count say more about the neighbours than the runner.
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "fake_first_token_s": FAKE_FIRST_TOKEN_SECONDS,
         "think_s": THINK_SECONDS,
         "turns_per_conversation": TURNS,
