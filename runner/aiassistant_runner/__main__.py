@@ -87,13 +87,15 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_CANNOT_LISTEN, "cannot listen on HOST:PORT (e.g. the port is taken): one line names it"),
 )
 WS_MAX_MESSAGE_BYTES = 1_048_576
-# The garbage collector's thresholds while serving (Python's default: 700, 10, 10). Every request
-# allocates thousands of short-lived containers; at the default, 800 concurrent conversations ran
-# ~800 young, ~70 middle and 5-6 full collections per 2,400 turns, the full ones up to 57 ms with
-# the loop stopped (docs/performance.md). At these, ~150 young, ~14 middle and at most one full:
-# most objects die by refcount before a collection sees them. Cyclic garbage waits longer, a few
-# MB at most. The objects Pipecat's import leaves are frozen after the prewarm (app.py).
-GC_THRESHOLDS = (50_000, 20, 100)
+# The garbage collector's thresholds while serving (Python's default: 700, 10, 10). Requests keep
+# hundreds of conversations' objects alive across collections, so they reach the oldest generation
+# and, by default, 800 concurrent conversations ran 4-6 full collections per 2,400 turns, up to
+# 53 ms each with the loop stopped (docs/performance.md). A full one now waits for 1,000 middle
+# collections (tens of thousands of turns); the young and middle ones stay as they are (≤ 8 and
+# ≤ 19 ms): a larger young threshold (5,000 or 50,000) made each young collection take up to
+# 20-25 ms, which costs more at 200 conversations than it saves at 800.
+# The imports' long-lived objects are frozen after the prewarm (app.py).
+GC_THRESHOLDS = (700, 10, 1000)
 
 
 class ConfigError(Exception):
@@ -386,8 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # not make the runner buffer uvicorn's default of 16 MiB per WebSocket message.
             ws_max_size=WS_MAX_MESSAGE_BYTES,
             lifespan="on",
-            # uvloop and httptools (pinned with the runner): about a third less CPU per text turn
-            # than asyncio's loop and h11 (benchmarks/runner.py, docs/performance.md).
+            # uvloop and httptools (pinned with the runner): 15-30 % less CPU per text turn than
+            # asyncio's loop and h11 (benchmarks/runner.py, docs/performance.md).
             loop="uvloop",
             http="httptools",
         ),
