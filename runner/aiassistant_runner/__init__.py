@@ -5,6 +5,7 @@ Where things are (one role per module; the objects are built and wired once, in 
     __main__.py          the `aiassistant-runner` command: load and check the config, serve, drain
     wiring.py            every object of the process, built once (Runner, build_runner)
     app.py               the FastAPI app: routes, probes, metrics endpoint, access middleware
+    endpoints.py         the list of routes (--help, app.py's readers; a test checks it is the app's)
     chat_completions.py  POST /v1/chat/completions (OpenAI-compatible text conversations)
     chat_parameters.py   its request parameters: which are honoured, validated; response_format
     model_list.py        GET /v1/models: the chain's model ids, OpenAI-shaped
