@@ -337,6 +337,14 @@ def bench_auth(requests: int = 20_000) -> dict[str, Any]:
     }
 
 
+def use_uvloop() -> None:
+    """The fake and the clients on uvloop, as the runner is: the harness's own CPU (two of the three
+    processes sharing the cores) should not be what saturates the machine first."""
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def serve_fake(port: int) -> None:
     """The loopback fake LLM in its own process, every reply delayed like a model's first token."""
     sys.path.insert(0, str(ROOT))
@@ -352,6 +360,7 @@ def serve_fake(port: int) -> None:
             return response
 
     fake = SlowFake(port=port)
+    use_uvloop()
     web.run_app(fake.app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
@@ -371,6 +380,7 @@ def main() -> None:
     if args.serve_fake:
         serve_fake(args.serve_fake)
         return
+    use_uvloop()
     started = time.monotonic()
     fake_port = free_port()
     fake = start_fake(fake_port)
