@@ -1,6 +1,7 @@
-"""Voice benchmark (issue 4, 10c), one command, JSON on stdout: `python benchmarks/voice.py` (~40 s).
+"""Voice benchmark (issues 4, 10c, 12), one command, JSON on stdout: `python benchmarks/voice.py`
+(~3 min; `--only latency` ~40 s, `--only memory`). Two sections:
 
-What it measures: in a real call over the real WebSocket (uvicorn on 127.0.0.1, the protobuf or a
+latency: in a real call over the real WebSocket (uvicorn on 127.0.0.1, the protobuf or a
 telephony serializer, Silero VAD on the speech fixture, OpenAI STT/TTS clients and the grok LLM
 service against the loopback fake), the time from the moment the VAD reports the end of the user's
 speech (`VADUserStoppedSpeakingFrame.timestamp`, taken by the VAD itself) to the arrival of the
@@ -13,6 +14,15 @@ endpoint's first byte. added = voice - baseline: what the runner itself adds (VA
 WAV encoding, turn detection, context, sentence aggregation, resampling, serialization).
 
 The first round (connections being opened) is reported on its own and left out of the statistics.
+
+memory: the resident memory a call costs the runner. The real `aiassistant-runner` process (a fresh
+one per level) takes one warm-up call (imports, first-call caches), then RSS_0 is read from
+/proc/<pid>/status; then N callers connect at once, each speaks the fixture, is answered and keeps
+its line open sending silence (as a phone line does); with all N answered and talking, RSS_N is read.
+MB per call = (RSS_N - RSS_0) / N, for N in --levels. Baseline, in the same run, the same way: a
+stock Pipecat server (this file, `--stock-server`) that builds the same pipeline (same transport,
+serializer, services, VAD parameters and turn strategy) with Pipecat's per-call defaults: its own
+Silero VAD model and its own HTTP client per service. ratio = runner / stock, per level.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import statistics
 import sys
 import time
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +214,239 @@ async def _bench(serializer: str, rounds: int) -> dict[str, Any]:
     }
 
 
+MEMORY_LEVELS = (10, 25, 50)
+TARGET_MB_PER_CALL = 10.0  # issue 12's aim
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident set size of process `pid` (VmRSS), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _client(serializer: str) -> Any:
+    from tests.voice.clients import ProtobufCall, TwilioCall
+
+    return {"protobuf": ProtobufCall, "twilio": TwilioCall}[serializer]
+
+
+async def _caller(
+    url: str, serializer: str, pcm: bytes, tone: float, answered: list[int], hangup: asyncio.Event
+) -> None:
+    """One caller: speak, hear the whole answer, then keep the line open sending silence."""
+    client = _client(serializer)
+    async with client(url, 16_000 if serializer == "protobuf" else 8000) as call:
+        await call.speak(pcm, silence=0.5)
+        await call.wait_for(lambda c: c.audio_seconds() >= tone, timeout=120)
+        answered.append(1)
+        while not hangup.is_set():
+            await call.speak(b"", silence=0.2)
+
+
+def _start_server(kind: str, fake: Any, tmp: Path) -> Any:
+    """A server process on a free loopback port (`.proc`, `.port`, `.wait_ready()`, `.stop()`): the
+    real runner, or the stock Pipecat baseline."""
+    from tests.runner.process import RunnerProcess
+
+    env = {"XAI_API_KEY": XAI_KEY, "OPENAI_API_KEY": OPENAI_KEY}
+    if kind == "runner":
+        config = {
+            "engineModel": "grok.grok-3",
+            "baseURL": fake.base_url,
+            "stt": {"type": "openai", "baseURL": fake.base_url},
+            "tts": {"type": "openai", "baseURL": fake.base_url},
+            "transport": {"serializers": ["protobuf", "twilio"]},
+            "access": {"anonymous": True},
+            "maxSessionsPerPod": 1000,
+        }
+        return RunnerProcess.with_config(tmp, config, env, "--allow-loopback-urls", "--log-level", "WARNING")
+    return RunnerProcess(tmp, [__file__, "--stock-server", fake.base_url], env, executable=sys.executable)
+
+
+async def _memory_level(kind: str, fake: Any, serializer: str, n: int, tmp: Path) -> dict[str, float]:
+    """RSS of a fresh `kind` server after one warm-up call, and with `n` calls answered and talking."""
+    from tests.voice.clients import speech_pcm
+
+    server = _start_server(kind, fake, tmp)
+    pcm = speech_pcm(16_000 if serializer == "protobuf" else 8000)
+    tone = fake.speech_ms / 1000 - 0.01
+    url = f"ws://127.0.0.1:{server.port}/v1/calls/{serializer}"
+    try:
+        await asyncio.to_thread(server.wait_ready, 60)
+        warm = asyncio.Event()
+        warm.set()
+        await _caller(url, serializer, pcm, tone, [], warm)
+        await asyncio.sleep(1.0)  # the warm-up call's teardown
+        rss_0 = _rss_mb(server.proc.pid)
+        answered: list[int] = []
+        hangup = asyncio.Event()
+        callers = [
+            asyncio.create_task(_caller(url, serializer, pcm, tone, answered, hangup)) for _ in range(n)
+        ]
+        try:
+            deadline = time.monotonic() + 180
+            while len(answered) < n:
+                failed = [t for t in callers if t.done() and t.exception()]
+                if failed:
+                    raise RuntimeError(f"{kind}: a call failed: {failed[0].exception()!r}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{kind}: {len(answered)} of {n} calls answered in 180 s")
+                await asyncio.sleep(0.1)
+            samples = []
+            for _ in range(5):  # all N talking: the highest of a second's samples
+                await asyncio.sleep(0.2)
+                samples.append(_rss_mb(server.proc.pid))
+            rss_n = max(samples)
+        finally:
+            hangup.set()
+            await asyncio.gather(*callers, return_exceptions=True)
+    finally:
+        server.stop()
+    return {
+        "rss_0_mb": round(rss_0, 1),
+        "rss_n_mb": round(rss_n, 1),
+        "mb_per_call": round((rss_n - rss_0) / n, 2),
+    }
+
+
+async def _memory(serializers: Sequence[str], levels: Sequence[int]) -> dict[str, Any]:
+    import tempfile
+
+    from tests.fakes.openai_server import FakeOpenAI
+
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "what": "runner RSS per concurrent call, (RSS_N - RSS_0) / N, all N answered and talking",
+        "target_mb_per_call": TARGET_MB_PER_CALL,
+        "levels": list(levels),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        async with FakeOpenAI(default_text=ANSWER, speech_ms=300) as fake:
+            for serializer in serializers:
+                rows: dict[str, Any] = {}
+                for n in levels:
+                    runner = await _memory_level("runner", fake, serializer, n, Path(tmp))
+                    stock = await _memory_level("stock", fake, serializer, n, Path(tmp))
+                    rows[str(n)] = {
+                        "runner": runner,
+                        "stock_pipecat": stock,
+                        "ratio": round(runner["mb_per_call"] / stock["mb_per_call"], 2),
+                    }
+                result[serializer] = rows
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def bench_memory(
+    serializers: Sequence[str] = ("protobuf", "twilio"), levels: Sequence[int] = MEMORY_LEVELS
+) -> dict[str, Any]:
+    """The memory section (its own event loop): JSON-ready."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    return asyncio.run(_memory(serializers, levels))
+
+
+def _stock_server(base_url: str, port: int) -> None:
+    """The memory baseline: the voice pipeline as a stock Pipecat app builds it per call (Pipecat's
+    SileroVADAnalyzer, each service with its own client), with the runner's transport, serializers,
+    VAD parameters and turn strategy, so the difference is only what the runner shares."""
+    import uvicorn
+    from fastapi import FastAPI
+    from loguru import logger
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+    from pipecat.audio.vad.vad_analyzer import VADParams
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.processors.aggregators.llm_response_universal import (
+        LLMContextAggregatorPair,
+        LLMUserAggregatorParams,
+    )
+    from pipecat.services.openai.stt import OpenAISTTService
+    from pipecat.services.openai.tts import OpenAITTSService
+    from pipecat.services.xai.llm import GrokLLMService
+    from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+    from pipecat.turns.user_turn_strategies import UserTurnStrategies
+    from pipecat.workers.runner import WorkerRunner
+
+    from aiassistant_contract.runner_config import VADConfig
+    from aiassistant_runner.voice_calls import SAMPLE_RATES, create_serializer
+    from aiassistant_runner.voice_pipeline import call_transport
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    app = FastAPI()
+    vad = VADConfig()
+
+    @app.get("/readyz")
+    async def ready() -> dict[str, str]:
+        return {"status": "ready"}
+
+    @app.websocket("/v1/calls/{serializer}")
+    async def call(websocket: WebSocket, serializer: str) -> None:
+        await websocket.accept()
+        transport = call_transport(websocket, await create_serializer(websocket, serializer))
+        llm = GrokLLMService(
+            api_key=XAI_KEY,
+            base_url=base_url,
+            settings=GrokLLMService.Settings(
+                model="grok-3", system_instruction="You are a helpful assistant."
+            ),
+        )
+        aggregators = LLMContextAggregatorPair(
+            LLMContext(),
+            user_params=LLMUserAggregatorParams(
+                vad_analyzer=SileroVADAnalyzer(
+                    params=VADParams(
+                        confidence=vad.confidence,
+                        start_secs=vad.start_secs,
+                        stop_secs=vad.stop_secs,
+                        min_volume=vad.min_volume,
+                    )
+                ),
+                user_turn_strategies=UserTurnStrategies(
+                    stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)]
+                ),
+            ),
+        )
+        pipeline = Pipeline(
+            [
+                transport.input(),
+                OpenAISTTService(api_key=OPENAI_KEY, base_url=base_url),
+                aggregators.user(),
+                llm,
+                OpenAITTSService(api_key=OPENAI_KEY, base_url=base_url, sample_rate=24_000),
+                transport.output(),
+                aggregators.assistant(),
+            ]
+        )
+        rate = SAMPLE_RATES[serializer]
+        worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(
+                audio_in_sample_rate=rate,
+                audio_out_sample_rate=rate,
+                enable_metrics=True,
+                enable_usage_metrics=True,
+            ),
+            enable_rtvi=False,
+        )
+
+        @transport.event_handler("on_client_disconnected")
+        async def disconnected(transport: Any, websocket: Any) -> None:
+            await worker.cancel(reason="client disconnected")
+
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=1 << 20)
+
+
 def bench_voice(serializer: str = "protobuf", rounds: int = ROUNDS) -> dict[str, Any]:
     """Run the benchmark (its own event loop); the JSON-ready result. benchmarks/runner.py calls it."""
     from loguru import logger
@@ -218,8 +462,26 @@ def main() -> None:
         "--serializer", default="protobuf", choices=["protobuf", "twilio", "telnyx", "plivo", "exotel"]
     )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="measured turns (after one warm-up)")
+    parser.add_argument("--only", choices=["latency", "memory"], help="one section (default: both)")
+    parser.add_argument(
+        "--levels", type=int, nargs="+", default=list(MEMORY_LEVELS), help="concurrent calls (memory)"
+    )
+    parser.add_argument(
+        "--memory-serializers", nargs="+", default=["protobuf", "twilio"], choices=["protobuf", "twilio"]
+    )
+    parser.add_argument("--stock-server", metavar="BASE_URL", help=argparse.SUPPRESS)  # the baseline
+    parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(json.dumps(bench_voice(args.serializer, args.rounds), indent=2))
+    if args.stock_server:
+        _stock_server(args.stock_server, args.port)
+        return
+    result: dict[str, Any] = {}
+    if args.only in (None, "latency"):
+        result["latency"] = bench_voice(args.serializer, args.rounds)
+    if args.only in (None, "memory"):
+        result["memory"] = bench_memory(args.memory_serializers, args.levels)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -38,13 +38,18 @@ class SpeechProvider:
     # The provider's closed set of voices (TTS only; lowercase, matched case-insensitively); empty:
     # any voice id the provider's account may hold (cloned voices, ids).
     voices: tuple[str, ...] = ()
+    # The service takes an OpenAI SDK `http_client`: the runner passes one on its shared TLS context
+    # (runner/aiassistant_runner/http_clients.py) instead of letting each call build its own.
+    http_client: bool = False
 
 
 STT_PROVIDERS: dict[str, SpeechProvider] = {
     p.name: p
     for p in (
         SpeechProvider("deepgram", "pipecat.services.deepgram.stt:DeepgramSTTService", "DEEPGRAM_API_KEY"),
-        SpeechProvider("openai", "pipecat.services.openai.stt:OpenAISTTService", "OPENAI_API_KEY"),
+        SpeechProvider(
+            "openai", "pipecat.services.openai.stt:OpenAISTTService", "OPENAI_API_KEY", http_client=True
+        ),
         # xAI's streaming STT (wss://api.x.ai/v1/stt), keyed like the grok engine: one XAI_API_KEY.
         SpeechProvider(
             "xai",
@@ -81,6 +86,7 @@ TTS_PROVIDERS: dict[str, SpeechProvider] = {
             default_voice="alloy",
             sample_rate=24_000,  # OpenAI's speech endpoint answers 24 kHz PCM
             takes_language=False,  # the voice reads the text's language
+            http_client=True,
         ),
         # xAI's streaming TTS (wss://api.x.ai/v1/tts); its five voices (docs.x.ai, "Voices").
         SpeechProvider(

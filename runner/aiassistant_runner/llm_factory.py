@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from openai import NOT_GIVEN as OPENAI_NOT_GIVEN
-from openai import Timeout
+from openai import AsyncOpenAI, Timeout
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -35,6 +35,7 @@ from aiassistant_contract.engines import (
 )
 from aiassistant_contract.errors import require_env
 
+from .http_clients import LLM_LIMITS, call_http_client
 from .llm_policy import LLMPolicy
 
 
@@ -91,14 +92,32 @@ S = TypeVar("S", bound=BaseOpenAILLMService)
 
 @functools.cache
 def bounded(service: type[S], policy: LLMPolicy) -> type[S]:
-    """`service`, whose OpenAI client follows `policy` (llm_policy.py). Pipecat builds the client in
-    its public `create_client` hook with the SDK's 600 s timeout and 2 retries, and has no setting
-    for either; a caller on the phone cannot wait that long."""
+    """`service`, whose OpenAI client follows `policy` (llm_policy.py) and makes its connections on
+    the process's one TLS context (http_clients.py). Pipecat builds the client in its public
+    `create_client` hook with the SDK's 600 s timeout and 2 retries, and has no setting for either
+    (a caller on the phone cannot wait that long), and with a new TLS context per client (~0.8 MB
+    per call); this hook builds the same client (Pipecat's arguments and pool limits) with both."""
     timeout = Timeout(policy.read_seconds, connect=policy.connect_seconds)
 
-    def create_client(self: Any, api_key: Any = None, base_url: Any = None, **kwargs: Any) -> Any:
-        client = service.create_client(self, api_key=api_key, base_url=base_url, **kwargs)
-        return client.with_options(timeout=timeout, max_retries=policy.max_retries)
+    def create_client(
+        self: Any,
+        api_key: Any = None,
+        base_url: Any = None,
+        organization: Any = None,
+        project: Any = None,
+        default_headers: Any = None,
+        **kwargs: Any,
+    ) -> AsyncOpenAI:
+        return AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            project=project,
+            default_headers=default_headers,
+            http_client=call_http_client(LLM_LIMITS),
+            timeout=timeout,
+            max_retries=policy.max_retries,
+        )
 
     return cast(type[S], type(service.__name__, (service,), {"create_client": create_client}))
 

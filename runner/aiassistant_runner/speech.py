@@ -22,6 +22,8 @@ from aiassistant_contract.errors import require_env
 from aiassistant_contract.runner_config import STTConfig, TTSConfig
 from aiassistant_contract.speech import SpeechProvider, stt_provider, tts_provider
 
+from .http_clients import call_http_client
+
 if TYPE_CHECKING:
     from pipecat.services.stt_service import STTService
     from pipecat.services.tts_service import TTSService
@@ -51,7 +53,8 @@ def _key(provider: SpeechProvider, field: str, environ: Mapping[str, str] | None
 def _build(provider: SpeechProvider, config: STTConfig | TTSConfig, key: str, **settings: Any) -> Any:
     """`provider`'s Pipecat service: its Settings get the model, language and `settings` that are set
     (Pipecat treats every field passed, even None, as an override); the constructor the key, the
-    `baseURL` override under the provider's keyword, and the provider's fixed audio rate."""
+    `baseURL` override under the provider's keyword, the provider's fixed audio rate, and for the
+    OpenAI SDK services an HTTP client on the shared TLS context (http_clients.py)."""
     module, _, name = provider.service.partition(":")
     service_class = getattr(importlib.import_module(module), name)
     if provider.takes_language:
@@ -68,6 +71,8 @@ def _build(provider: SpeechProvider, config: STTConfig | TTSConfig, key: str, **
         arguments[provider.url_argument] = url
     if provider.sample_rate is not None:
         arguments["sample_rate"] = provider.sample_rate
+    if provider.http_client:
+        arguments["http_client"] = call_http_client()
     return service_class(**arguments)
 
 

@@ -36,8 +36,8 @@ VOICE_APOLOGY = "Sorry, I didn't catch that. Could you say it again?"
 
 
 def prewarm() -> None:
-    """Import the voice stack now (about a second of CPU), e.g. in a thread after start-up, so the
-    first call does not pay for it."""
+    """Import the voice stack and load the shared VAD model now (about a second of CPU), e.g. in a
+    thread after start-up, so the first call does not pay for it."""
     import pipecat.audio.vad.silero
     import pipecat.pipeline.worker
     import pipecat.processors.aggregators.llm_response_universal
@@ -50,6 +50,9 @@ def prewarm() -> None:
     import pipecat.workers.runner  # noqa: F401
 
     from . import llm_factory  # noqa: F401
+    from .vad import shared_model
+
+    shared_model()
 
 
 def build_call_pipeline(
@@ -68,7 +71,6 @@ def build_call_pipeline(
     playground's calls, playground_events.py). Raises MissingKeyError (naming the env var) if a key
     is unset.
     """
-    from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.audio.vad.vad_analyzer import VADParams
     from pipecat.frames.frames import LLMRunFrame, TTSSpeakFrame
     from pipecat.pipeline.llm_switcher import LLMSwitcher
@@ -81,6 +83,7 @@ def build_call_pipeline(
     from .fallbacks import switcher
     from .llm_factory import create_llm, create_llm_service
     from .media_streams import playback_marks
+    from .vad import CallVAD
 
     config = services.config
     models = services.models
@@ -111,7 +114,7 @@ def build_call_pipeline(
     else:
         strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)])
     user_params = LLMUserAggregatorParams(
-        vad_analyzer=SileroVADAnalyzer(
+        vad_analyzer=CallVAD(  # Pipecat's Silero VAD on the process's one ONNX session (vad.py)
             params=VADParams(
                 confidence=vad.confidence,
                 start_secs=vad.start_secs,

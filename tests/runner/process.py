@@ -24,16 +24,18 @@ def free_port() -> int:
 
 
 class RunnerProcess:
-    """`aiassistant-runner <args>` on 127.0.0.1:<free port>, stderr captured to a file."""
+    """`aiassistant-runner <args>` on 127.0.0.1:<free port>, stderr captured to a file. Another
+    `executable` that takes `--host`, `--port` and serves /readyz may stand in (the voice benchmark's
+    stock Pipecat server)."""
 
-    def __init__(self, tmp: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, tmp: Path, args: list[str], env: dict[str, str], executable: str = RUNNER) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = tmp / f"runner-{self.port}.log"
         self._stderr = self.stderr_path.open("wb")
         clean = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         self.proc = subprocess.Popen(
-            [RUNNER, *args, "--host", "127.0.0.1", "--port", str(self.port)],
+            [executable, *args, "--host", "127.0.0.1", "--port", str(self.port)],
             env={**clean, **env},
             stdout=self._stderr,
             stderr=self._stderr,
