@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
+from .capacity import RUNNER_BASE_MIB, SMART_TURN_CALL_MIB, VOICE_CALL_MIB
 from .engines import (
     BUILTIN,
     EngineModel,
@@ -405,7 +406,10 @@ class AIAssistantSpec(CamelModel):
     )
     max_sessions_per_pod: int = _runner_field(
         "max_sessions_per_pod",
-        description="Concurrent sessions per pod; the pod reports not-ready at this many.",
+        description="Concurrent sessions per pod; the pod reports not-ready at this many. For an "
+        f"assistant that takes calls, that many calls must fit the runner's memory limit ({RUNNER_BASE_MIB} "
+        f"MiB plus {VOICE_CALL_MIB} MiB a call, {VOICE_CALL_MIB + SMART_TURN_CALL_MIB} with smartTurn): "
+        "the operator refuses more.",
     )
     max_call_seconds: int = _runner_field(
         "max_call_seconds", description="A voice call is ended after this many seconds."

@@ -8,16 +8,25 @@ a key to a host of their choosing. So:
 - every URL (`baseURL`, `fallbacks[].baseURL`, `stt.baseURL`, `tts.baseURL`, `voice.baseURL`, tool
   `url`) passes the contract's URL policy
   (urls.py: https, or http to in-cluster Services or the operator's allowed HTTP hosts).
+And what the operator will not run because it cannot work: an assistant that takes calls whose
+`maxSessionsPerPod` calls do not fit its pod's memory limit (capacity.py's measured costs). It is
+refused, not capped: the spec says what the pod admits (/readyz turns 503 at that many), and a
+silently lower cap would leave autoscaling targets and the author's capacity planning wrong, while
+the error says both ways out (fewer sessions, more memory). Text-only assistants are not checked.
 Which Secrets an assistant may use is decided by a label (handlers.py watches only labelled ones).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiassistant_contract.assistant import AIAssistantSpec
+from aiassistant_contract.capacity import RUNNER_BASE_MIB, call_mib, calls_that_fit, memory_needed_mib
 from aiassistant_contract.errors import SpecError
 from aiassistant_contract.urls import check_urls
 
-from .settings import ALLOWED_IMAGES_ENV, Settings
+from .settings import ALLOWED_IMAGES_ENV, RUNNER_RESOURCES_ENV, Settings
 
 
 def image_allowed(image: str, patterns: tuple[str, ...]) -> bool:
@@ -31,8 +40,47 @@ def image_allowed(image: str, patterns: tuple[str, ...]) -> bool:
     return False
 
 
+def runner_resources(spec: AIAssistantSpec, settings: Settings) -> Mapping[str, Any]:
+    """The runner container's resources: spec.resources as a whole, else the operator's default."""
+    if spec.resources is not None:
+        return spec.resources.model_dump(exclude_none=True)
+    return settings.runner_resources
+
+
+def takes_calls(spec: AIAssistantSpec) -> bool:
+    """Whether the assistant answers voice calls (a pipeline with stt and tts, or realtime)."""
+    realtime = spec.voice is not None and spec.voice.mode == "realtime"
+    return realtime or (spec.stt is not None and spec.tts is not None)
+
+
+def capacity_problem(spec: AIAssistantSpec, settings: Settings) -> str | None:
+    """Why `maxSessionsPerPod` calls do not fit the runner's memory limit (None: they do, the
+    assistant takes no calls, or the pod has no memory limit)."""
+    limit = (runner_resources(spec, settings).get("limits") or {}).get("memory")
+    if limit is None or not takes_calls(spec):
+        return None
+    calls = spec.max_sessions_per_pod
+    fit = calls_that_fit(limit, spec.smart_turn)
+    if calls <= fit:
+        return None
+    where = (
+        "spec.resources.limits.memory"
+        if spec.resources is not None
+        else f"the operator's default runner memory limit ({RUNNER_RESOURCES_ENV}, helm value runnerResources)"
+    )
+    per_call = call_mib(spec.smart_turn)
+    return (
+        f"spec.maxSessionsPerPod: {calls} concurrent calls do not fit the runner's memory limit {limit} "
+        f"({where}): a runner takes {RUNNER_BASE_MIB} MiB plus {per_call} MiB per call"
+        f"{' with smartTurn' if spec.smart_turn else ''}, so {limit} fits at most {fit}; set "
+        f"spec.maxSessionsPerPod to at most {fit} or spec.resources.limits.memory to at least "
+        f"{memory_needed_mib(calls, spec.smart_turn)}Mi"
+    )
+
+
 def check_policy(spec: AIAssistantSpec, settings: Settings) -> None:
-    """Raise SpecError naming each field the operator's policy refuses (image, URLs)."""
+    """Raise SpecError naming each field the operator's policy refuses (image, URLs, sessions that
+    do not fit the memory limit)."""
     problems = []
     if spec.image is not None and not image_allowed(spec.image, settings.image_patterns()):
         allowed = ", ".join(settings.image_patterns())
@@ -41,5 +89,8 @@ def check_policy(spec: AIAssistantSpec, settings: Settings) -> None:
             f"the operator's {ALLOWED_IMAGES_ENV} setting, helm value allowedImages)"
         )
     problems += check_urls(spec, settings.allowed_http_hosts)
+    capacity = capacity_problem(spec, settings)
+    if capacity:
+        problems.append(capacity)
     if problems:
         raise SpecError("; ".join(problems))

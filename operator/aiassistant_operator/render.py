@@ -39,7 +39,7 @@ from aiassistant_contract.runner_config import (
     RunnerConfig,
 )
 
-from .policy import check_policy
+from .policy import check_policy, runner_resources
 from .settings import DEFAULT_SECRETS_ENV, Settings
 
 PORT_NAME = "http"
@@ -182,11 +182,7 @@ def _container(
     env += [
         {"name": ref.env, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}} for ref in refs
     ]
-    resources = (
-        spec.resources.model_dump(exclude_none=True)
-        if spec.resources is not None
-        else settings.runner_resources
-    )
+    resources = runner_resources(spec, settings)
     container: dict[str, Any] = {
         "name": "runner",
         "image": spec.image or settings.runner_image,
