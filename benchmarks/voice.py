@@ -19,10 +19,12 @@ memory: the resident memory a call costs the runner. The real `aiassistant-runne
 one per level) takes one warm-up call (imports, first-call caches), then RSS_0 is read from
 /proc/<pid>/status; then N callers connect at once, each speaks the fixture, is answered and keeps
 its line open sending silence (as a phone line does); with all N answered and talking, RSS_N is read.
-MB per call = (RSS_N - RSS_0) / N, for N in --levels. Baseline, in the same run, the same way: a
-stock Pipecat server (this file, `--stock-server`) that builds the same pipeline (same transport,
-serializer, services, VAD parameters and turn strategy) with Pipecat's per-call defaults: its own
-Silero VAD model and its own HTTP client per service. ratio = runner / stock, per level.
+MB per call = (RSS_N - RSS_0) / N, for each case (protobuf, twilio, and protobuf calls with
+`smartTurn`) and its levels of N (MEMORY_CASES; --cases, --levels). Baseline, in the same run, the
+same way: a stock Pipecat server (this file, `--stock-server`) that builds the same pipeline (same
+transport, serializer, services, VAD parameters and turn strategy) with Pipecat's per-call defaults:
+its own Silero VAD model (and smart-turn model), and its own HTTP client per service. ratio =
+runner / stock, per level.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import statistics
 import sys
 import time
 import wave
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +216,13 @@ async def _bench(serializer: str, rounds: int) -> dict[str, Any]:
     }
 
 
-MEMORY_LEVELS = (10, 25, 50)
+# Concurrent calls per case (serializer, `+smartturn`: with Pipecat's smart-turn model, whose turns
+# wait for its verdict or Pipecat's 5 s timeout, and whose inference is costly: fewer calls).
+MEMORY_CASES: dict[str, tuple[int, ...]] = {
+    "protobuf": (10, 25, 50),
+    "twilio": (10, 25, 50),
+    "protobuf+smartturn": (10, 25),
+}
 TARGET_MB_PER_CALL = 10.0  # issue 12's aim
 
 
@@ -245,7 +253,7 @@ async def _caller(
             await call.speak(b"", silence=0.2)
 
 
-def _start_server(kind: str, fake: Any, tmp: Path) -> Any:
+def _start_server(kind: str, fake: Any, tmp: Path, smart_turn: bool) -> Any:
     """A server process on a free loopback port (`.proc`, `.port`, `.wait_ready()`, `.stop()`): the
     real runner, or the stock Pipecat baseline."""
     from tests.runner.process import RunnerProcess
@@ -260,16 +268,20 @@ def _start_server(kind: str, fake: Any, tmp: Path) -> Any:
             "transport": {"serializers": ["protobuf", "twilio"]},
             "access": {"anonymous": True},
             "maxSessionsPerPod": 1000,
+            "smartTurn": smart_turn,
         }
         return RunnerProcess.with_config(tmp, config, env, "--allow-loopback-urls", "--log-level", "WARNING")
-    return RunnerProcess(tmp, [__file__, "--stock-server", fake.base_url], env, executable=sys.executable)
+    stock = [__file__, "--stock-server", fake.base_url, *(["--smart-turn"] if smart_turn else [])]
+    return RunnerProcess(tmp, stock, env, executable=sys.executable)
 
 
-async def _memory_level(kind: str, fake: Any, serializer: str, n: int, tmp: Path) -> dict[str, float]:
-    """RSS of a fresh `kind` server after one warm-up call, and with `n` calls answered and talking."""
+async def _memory_level(kind: str, fake: Any, case: str, n: int, tmp: Path) -> dict[str, float]:
+    """RSS of a fresh `kind` server after one warm-up call, and with `n` calls answered and talking.
+    `case`: the serializer, `+smartturn` for calls with Pipecat's smart-turn model."""
     from tests.voice.clients import speech_pcm
 
-    server = _start_server(kind, fake, tmp)
+    serializer, _, extra = case.partition("+")
+    server = _start_server(kind, fake, tmp, smart_turn=extra == "smartturn")
     pcm = speech_pcm(16_000 if serializer == "protobuf" else 8000)
     tone = fake.speech_ms / 1000 - 0.01
     url = f"ws://127.0.0.1:{server.port}/v1/calls/{serializer}"
@@ -282,9 +294,10 @@ async def _memory_level(kind: str, fake: Any, serializer: str, n: int, tmp: Path
         rss_0 = _rss_mb(server.proc.pid)
         answered: list[int] = []
         hangup = asyncio.Event()
-        callers = [
-            asyncio.create_task(_caller(url, serializer, pcm, tone, answered, hangup)) for _ in range(n)
-        ]
+        callers = []
+        for _ in range(n):  # callers arrive 20 ms apart: no handshake storm for either server
+            callers.append(asyncio.create_task(_caller(url, serializer, pcm, tone, answered, hangup)))
+            await asyncio.sleep(0.02)
         try:
             deadline = time.monotonic() + 180
             while len(answered) < n:
@@ -311,7 +324,7 @@ async def _memory_level(kind: str, fake: Any, serializer: str, n: int, tmp: Path
     }
 
 
-async def _memory(serializers: Sequence[str], levels: Sequence[int]) -> dict[str, Any]:
+async def _memory(cases: Mapping[str, Sequence[int]]) -> dict[str, Any]:
     import tempfile
 
     from tests.fakes.openai_server import FakeOpenAI
@@ -320,37 +333,39 @@ async def _memory(serializers: Sequence[str], levels: Sequence[int]) -> dict[str
     result: dict[str, Any] = {
         "what": "runner RSS per concurrent call, (RSS_N - RSS_0) / N, all N answered and talking",
         "target_mb_per_call": TARGET_MB_PER_CALL,
-        "levels": list(levels),
+        "levels": {case: list(levels) for case, levels in cases.items()},
     }
     with tempfile.TemporaryDirectory() as tmp:
         async with FakeOpenAI(default_text=ANSWER, speech_ms=300) as fake:
-            for serializer in serializers:
+            for case, levels in cases.items():
                 rows: dict[str, Any] = {}
                 for n in levels:
-                    runner = await _memory_level("runner", fake, serializer, n, Path(tmp))
-                    stock = await _memory_level("stock", fake, serializer, n, Path(tmp))
-                    rows[str(n)] = {
-                        "runner": runner,
-                        "stock_pipecat": stock,
-                        "ratio": round(runner["mb_per_call"] / stock["mb_per_call"], 2),
-                    }
-                result[serializer] = rows
+                    row: dict[str, Any] = {}
+                    for kind, key in (("runner", "runner"), ("stock", "stock_pipecat")):
+                        try:
+                            row[key] = await _memory_level(kind, fake, case, n, Path(tmp))
+                        except (RuntimeError, AssertionError, OSError) as err:  # reported, not fatal
+                            row[key] = {"error": str(err)[:300]}
+                    if all("mb_per_call" in row[k] for k in ("runner", "stock_pipecat")):
+                        row["ratio"] = round(
+                            row["runner"]["mb_per_call"] / row["stock_pipecat"]["mb_per_call"], 2
+                        )
+                    rows[str(n)] = row
+                result[case] = rows
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
 
 
-def bench_memory(
-    serializers: Sequence[str] = ("protobuf", "twilio"), levels: Sequence[int] = MEMORY_LEVELS
-) -> dict[str, Any]:
-    """The memory section (its own event loop): JSON-ready."""
+def bench_memory(cases: Mapping[str, Sequence[int]] = MEMORY_CASES) -> dict[str, Any]:
+    """The memory section (its own event loop): JSON-ready. `cases`: {case: levels}."""
     from loguru import logger
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
-    return asyncio.run(_memory(serializers, levels))
+    return asyncio.run(_memory(cases))
 
 
-def _stock_server(base_url: str, port: int) -> None:
+def _stock_server(base_url: str, port: int, smart_turn: bool) -> None:
     """The memory baseline: the voice pipeline as a stock Pipecat app builds it per call (Pipecat's
     SileroVADAnalyzer, each service with its own client), with the runner's transport, serializers,
     VAD parameters and turn strategy, so the difference is only what the runner shares."""
@@ -386,10 +401,8 @@ def _stock_server(base_url: str, port: int) -> None:
     async def ready() -> dict[str, str]:
         return {"status": "ready"}
 
-    @app.websocket("/v1/calls/{serializer}")
-    async def call(websocket: WebSocket, serializer: str) -> None:
-        await websocket.accept()
-        transport = call_transport(websocket, await create_serializer(websocket, serializer))
+    def build(websocket: WebSocket, frame_serializer: Any) -> tuple[Any, Pipeline]:
+        transport = call_transport(websocket, frame_serializer)
         llm = GrokLLMService(
             api_key=XAI_KEY,
             base_url=base_url,
@@ -408,9 +421,9 @@ def _stock_server(base_url: str, port: int) -> None:
                         min_volume=vad.min_volume,
                     )
                 ),
-                user_turn_strategies=UserTurnStrategies(
-                    stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)]
-                ),
+                user_turn_strategies=UserTurnStrategies()  # Pipecat's default: its smart-turn model
+                if smart_turn
+                else UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)]),
             ),
         )
         pipeline = Pipeline(
@@ -424,6 +437,14 @@ def _stock_server(base_url: str, port: int) -> None:
                 aggregators.assistant(),
             ]
         )
+        return transport, pipeline
+
+    @app.websocket("/v1/calls/{serializer}")
+    async def call(websocket: WebSocket, serializer: str) -> None:
+        await websocket.accept()
+        frame_serializer = await create_serializer(websocket, serializer)
+        # Off the event loop, as the runner builds its calls: ~150 ms of CPU each here.
+        transport, pipeline = await asyncio.to_thread(build, websocket, frame_serializer)
         rate = SAMPLE_RATES[serializer]
         worker = PipelineWorker(
             pipeline,
@@ -464,23 +485,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="measured turns (after one warm-up)")
     parser.add_argument("--only", choices=["latency", "memory"], help="one section (default: both)")
     parser.add_argument(
-        "--levels", type=int, nargs="+", default=list(MEMORY_LEVELS), help="concurrent calls (memory)"
+        "--levels", type=int, nargs="+", help="concurrent calls (memory; default: each case's own)"
     )
-    parser.add_argument(
-        "--memory-serializers", nargs="+", default=["protobuf", "twilio"], choices=["protobuf", "twilio"]
-    )
+    parser.add_argument("--cases", nargs="+", default=list(MEMORY_CASES), choices=list(MEMORY_CASES))
     parser.add_argument("--stock-server", metavar="BASE_URL", help=argparse.SUPPRESS)  # the baseline
+    parser.add_argument("--smart-turn", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stock_server:
-        _stock_server(args.stock_server, args.port)
+        _stock_server(args.stock_server, args.port, args.smart_turn)
         return
     result: dict[str, Any] = {}
     if args.only in (None, "latency"):
         result["latency"] = bench_voice(args.serializer, args.rounds)
     if args.only in (None, "memory"):
-        result["memory"] = bench_memory(args.memory_serializers, args.levels)
+        result["memory"] = bench_memory({c: args.levels or MEMORY_CASES[c] for c in args.cases})
     print(json.dumps(result, indent=2))
 
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from .capacity import RUNNER_BASE_MIB, SMART_TURN_CALL_MIB, VOICE_CALL_MIB
+from .capacity import base_mib, call_mib
 from .engines import (
     BUILTIN,
     EngineModel,
@@ -407,9 +407,9 @@ class AIAssistantSpec(CamelModel):
     max_sessions_per_pod: int = _runner_field(
         "max_sessions_per_pod",
         description="Concurrent sessions per pod; the pod reports not-ready at this many. For an "
-        f"assistant that takes calls, that many calls must fit the runner's memory limit ({RUNNER_BASE_MIB} "
-        f"MiB plus {VOICE_CALL_MIB} MiB a call, {VOICE_CALL_MIB + SMART_TURN_CALL_MIB} with smartTurn): "
-        "the operator refuses more.",
+        f"assistant that takes calls, that many calls must fit the runner's memory limit ({base_mib(False)} "
+        f"MiB plus {call_mib(False)} MiB a call; with smartTurn {base_mib(True)} MiB plus {call_mib(True)} "
+        "MiB a call): the operator refuses more.",
     )
     max_call_seconds: int = _runner_field(
         "max_call_seconds", description="A voice call is ended after this many seconds."

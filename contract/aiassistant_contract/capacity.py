@@ -2,18 +2,20 @@
 section; the story in docs/performance.md). The operator refuses an assistant that takes calls whose
 `maxSessionsPerPod` calls cannot fit its pod's memory limit (operator/aiassistant_operator/policy.py).
 
-Measured on the runner process (RSS, Pipecat 1.14, pipeline calls on the loopback fakes, protobuf and
-Twilio, 10, 25 and 50 concurrent calls, each answered and still talking):
+Measured on the runner process (RSS; Pipecat 1.14; pipeline calls on the loopback fakes, protobuf and
+Twilio; 10, 25 and 50 concurrent calls, each answered and still talking; 2 shared cores):
 - a runner with the voice stack loaded, after its first call: 167 MB;
-- each further concurrent call: 1.1-1.3 MB, since the Silero VAD model and the TLS context of the
+- each further concurrent call: 0.97-1.12 MB, since the Silero VAD model and the TLS context of the
   HTTP clients are loaded once per process (runner/aiassistant_runner/vad.py, http_clients.py);
-  before that, 13-16 MB;
-- Pipecat's smart-turn model (`smartTurn: true`), which Pipecat loads per call: 10.6 MB more a call.
-The constants below round those up: the base for the allocator's slack and the page cache of the
-libraries; a call ~3x for what the benchmark does not exercise (a WebSocket speech provider's own
-TLS context, ~0.8 MB per connection; a long call's growing context and buffers). Realtime calls
-(no VAD, STT or TTS in the runner) are counted as pipeline calls. Text conversations and tasks are
-one HTTP request each, tens of kB: not counted here.
+  before that, 13.3-15.8 MB;
+- with `smartTurn`, Pipecat's smart-turn model, loaded once per process too (smart_turn.py): its
+  session's working memory, which grows with the inferences that run at once rather than with the
+  calls, 148-159 MB more at 10-25 calls (before: 45 MB more per call, 2.5 GB at 50 calls).
+The constants round those up: the base for the allocator's slack and the page cache of the
+libraries; a call ~4x for what the benchmark does not exercise (a WebSocket speech provider's own
+TLS context, ~0.8 MB per connection, which Pipecat's services take no way to share; a long call's
+growing context and buffers). Realtime calls (no VAD, STT or TTS in the runner) are counted as
+pipeline calls. Text conversations and tasks are one HTTP request each, tens of kB: not counted.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from decimal import Decimal
 
 MIB = 1 << 20
 RUNNER_BASE_MIB = 200  # measured 167 MB
-VOICE_CALL_MIB = 4  # measured 1.1-1.3 MB
-SMART_TURN_CALL_MIB = 11  # measured 10.6 MB, on top of VOICE_CALL_MIB
+VOICE_CALL_MIB = 4  # measured 0.97-1.12 MB
+SMART_TURN_BASE_MIB = 200  # with smartTurn, on top of RUNNER_BASE_MIB: measured 148-159 MB
+SMART_TURN_CALL_MIB = 2  # with smartTurn, on top of VOICE_CALL_MIB: measured ~0.5-1 MB
 
 _BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1)}
@@ -53,6 +56,11 @@ def quantity_bytes(quantity: int | str) -> int:
     return math.ceil(value)
 
 
+def base_mib(smart_turn: bool) -> int:
+    """What a runner that takes calls is counted at before its first call, MiB."""
+    return RUNNER_BASE_MIB + (SMART_TURN_BASE_MIB if smart_turn else 0)
+
+
 def call_mib(smart_turn: bool) -> int:
     """What one concurrent call is counted at, MiB."""
     return VOICE_CALL_MIB + (SMART_TURN_CALL_MIB if smart_turn else 0)
@@ -60,10 +68,10 @@ def call_mib(smart_turn: bool) -> int:
 
 def calls_that_fit(memory_limit: int | str, smart_turn: bool) -> int:
     """How many concurrent calls a runner with this memory limit holds (0: not even the base)."""
-    free = quantity_bytes(memory_limit) - RUNNER_BASE_MIB * MIB
+    free = quantity_bytes(memory_limit) - base_mib(smart_turn) * MIB
     return max(0, free // (call_mib(smart_turn) * MIB))
 
 
 def memory_needed_mib(calls: int, smart_turn: bool) -> int:
     """The memory limit `calls` concurrent calls need, MiB."""
-    return RUNNER_BASE_MIB + calls * call_mib(smart_turn)
+    return base_mib(smart_turn) + calls * call_mib(smart_turn)

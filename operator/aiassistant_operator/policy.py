@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiassistant_contract.assistant import AIAssistantSpec
-from aiassistant_contract.capacity import RUNNER_BASE_MIB, call_mib, calls_that_fit, memory_needed_mib
+from aiassistant_contract.capacity import base_mib, call_mib, calls_that_fit, memory_needed_mib
 from aiassistant_contract.errors import SpecError
 from aiassistant_contract.urls import check_urls
 
@@ -68,11 +68,11 @@ def capacity_problem(spec: AIAssistantSpec, settings: Settings) -> str | None:
         if spec.resources is not None
         else f"the operator's default runner memory limit ({RUNNER_RESOURCES_ENV}, helm value runnerResources)"
     )
-    per_call = call_mib(spec.smart_turn)
+    smart = " with smartTurn" if spec.smart_turn else ""
     return (
         f"spec.maxSessionsPerPod: {calls} concurrent calls do not fit the runner's memory limit {limit} "
-        f"({where}): a runner takes {RUNNER_BASE_MIB} MiB plus {per_call} MiB per call"
-        f"{' with smartTurn' if spec.smart_turn else ''}, so {limit} fits at most {fit}; set "
+        f"({where}): a runner{smart} takes {base_mib(spec.smart_turn)} MiB plus "
+        f"{call_mib(spec.smart_turn)} MiB per call, so {limit} fits at most {fit}; set "
         f"spec.maxSessionsPerPod to at most {fit} or spec.resources.limits.memory to at least "
         f"{memory_needed_mib(calls, spec.smart_turn)}Mi"
     )

@@ -77,12 +77,13 @@ def build_call_pipeline(
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
     from pipecat.services.llm_service import LLMService
-    from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
+    from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy, TurnAnalyzerUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
     from .fallbacks import switcher
     from .llm_factory import create_llm, create_llm_service
     from .media_streams import playback_marks
+    from .smart_turn import call_smart_turn
     from .vad import CallVAD
 
     config = services.config
@@ -109,8 +110,10 @@ def build_call_pipeline(
     stt = create_stt(config.stt, services.environ)
     tts = create_tts(config.tts, services.environ)
     vad = config.vad
-    if config.smart_turn:
-        strategies = UserTurnStrategies()  # Pipecat's default stop strategy is its smart-turn model
+    if config.smart_turn:  # Pipecat's default strategies, its smart-turn model loaded once (smart_turn.py)
+        strategies = UserTurnStrategies(
+            stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=call_smart_turn())]
+        )
     else:
         strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)])
     user_params = LLMUserAggregatorParams(

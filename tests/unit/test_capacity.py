@@ -12,6 +12,7 @@ import yaml
 
 from aiassistant_contract.capacity import (
     RUNNER_BASE_MIB,
+    SMART_TURN_BASE_MIB,
     SMART_TURN_CALL_MIB,
     VOICE_CALL_MIB,
     calls_that_fit,
@@ -109,9 +110,14 @@ def test_the_spec_memory_limit_is_the_one_checked() -> None:
 
 
 def test_smart_turn_calls_count_its_model() -> None:
-    fit = (1024 - RUNNER_BASE_MIB) // (VOICE_CALL_MIB + SMART_TURN_CALL_MIB)
+    base = RUNNER_BASE_MIB + SMART_TURN_BASE_MIB
+    per_call = VOICE_CALL_MIB + SMART_TURN_CALL_MIB
+    fit = (1024 - base) // per_call
     render(assistant(**VOICE, smartTurn=True, maxSessionsPerPod=fit), Settings())
-    with pytest.raises(SpecError, match=rf"MiB per call with smartTurn, so 1Gi fits at most {fit};"):
+    message = (
+        rf"a runner with smartTurn takes {base} MiB plus {per_call} MiB per call, so 1Gi fits at most {fit};"
+    )
+    with pytest.raises(SpecError, match=message):
         render(assistant(**VOICE, smartTurn=True, maxSessionsPerPod=fit + 1), Settings())
 
 
