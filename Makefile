@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/llm_turn.py
 	$(BIN)/python benchmarks/reconcile.py
 	$(BIN)/python benchmarks/runner.py
+	$(BIN)/python benchmarks/voice.py --only memory
 
 e2e: install
 	$(BIN)/pytest -q -rs -m e2e tests/e2e
