@@ -8,9 +8,10 @@ Twilio; 10, 25 and 50 concurrent calls, each answered and still talking; 2 share
 - each further concurrent call: 0.97-1.12 MB, since the Silero VAD model and the TLS context of the
   HTTP clients are loaded once per process (runner/aiassistant_runner/vad.py, http_clients.py);
   before that, 13.3-15.8 MB;
-- with `smartTurn`, Pipecat's smart-turn model, loaded once per process too (smart_turn.py): its
-  session's working memory, which grows with the inferences that run at once rather than with the
-  calls, 148-159 MB more at 10-25 calls (before: 45 MB more per call, 2.5 GB at 50 calls).
+- with `smartTurn`, Pipecat's smart-turn model, loaded once per process too, judging at most two
+  turns at once (smart_turn.py): 42 MB more at start, then 89-136 MB more in all at 10-50 calls, not
+  per call (the session's working memory and the allocator arenas of the threads it runs on);
+  before: ~30 MB more per call, 2.5 GB at 50 calls.
 The constants round those up: the base for the allocator's slack and the page cache of the
 libraries; a call ~4x for what the benchmark does not exercise (a WebSocket speech provider's own
 TLS context, ~0.8 MB per connection, which Pipecat's services take no way to share; a long call's
@@ -27,8 +28,8 @@ from decimal import Decimal
 MIB = 1 << 20
 RUNNER_BASE_MIB = 200  # measured 167 MB
 VOICE_CALL_MIB = 4  # measured 0.97-1.12 MB
-SMART_TURN_BASE_MIB = 200  # with smartTurn, on top of RUNNER_BASE_MIB: measured 148-159 MB
-SMART_TURN_CALL_MIB = 2  # with smartTurn, on top of VOICE_CALL_MIB: measured ~0.5-1 MB
+SMART_TURN_BASE_MIB = 200  # with smartTurn, on top of RUNNER_BASE_MIB: measured 42 + 89-136 MB
+SMART_TURN_CALL_MIB = 2  # with smartTurn, on top of VOICE_CALL_MIB: measured ~0
 
 _BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1)}

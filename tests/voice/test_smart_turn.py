@@ -1,16 +1,17 @@
 """The calls' smart-turn analyzer (runner/aiassistant_runner/smart_turn.py): Pipecat's local model,
 loaded once per process; each call's copy judges turns as Pipecat's own analyzer does and keeps its
-own audio."""
+own audio; a bounded number of turns is judged at once."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
 from pipecat.audio.turn.base_turn_analyzer import BaseTurnAnalyzer
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 
-from aiassistant_runner.smart_turn import call_smart_turn
+from aiassistant_runner.smart_turn import INFERENCES_AT_ONCE, call_smart_turn
 from tests.voice.clients import VOICED_RMS, speech_pcm
 from tests.voice.costs import cost
 
@@ -71,3 +72,35 @@ def test_calls_do_not_load_the_model_each() -> None:
     )
     assert theirs.mb > 4, f"{theirs.mb:.2f} MB per LocalSmartTurnAnalyzerV3: the comparison no longer holds"
     assert ours.mb < 0.5, f"{ours.mb:.2f} MB per call's analyzer"
+
+
+async def test_no_more_turns_are_judged_at_once_than_the_bound() -> None:
+    """Eight callers pausing at the same moment: at most INFERENCES_AT_ONCE inferences overlap (the
+    session's working memory grows with them), and every turn is still judged as alone."""
+    pcm = speech_pcm(RATE) + bytes(RATE // 5 * 2)
+    expected = await judge(call_smart_turn(), pcm)
+    running, most = 0, 0
+
+    analyzers = [call_smart_turn() for _ in range(8)]
+    for analyzer in analyzers:
+        analyzer.set_sample_rate(RATE)
+        for c in chunks(pcm):
+            analyzer.append_audio(c, voiced(c))
+    original = LocalSmartTurnAnalyzerV3.analyze_end_of_turn
+
+    async def counted(self: Any) -> Any:  # inside the bound: what runs the model
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            return await original(self)
+        finally:
+            running -= 1
+
+    LocalSmartTurnAnalyzerV3.analyze_end_of_turn = counted  # type: ignore[method-assign]
+    try:
+        verdicts = await asyncio.gather(*(a.analyze_end_of_turn() for a in analyzers))
+    finally:
+        LocalSmartTurnAnalyzerV3.analyze_end_of_turn = original  # type: ignore[method-assign]
+    assert most == INFERENCES_AT_ONCE
+    assert [[state, getattr(m, "probability", None)] for state, m in verdicts] == [expected[-2:]] * 8
