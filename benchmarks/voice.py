@@ -390,7 +390,7 @@ def _stock_server(base_url: str, port: int, smart_turn: bool) -> None:
 
     from aiassistant_contract.runner_config import VADConfig
     from aiassistant_runner.voice_calls import SAMPLE_RATES, create_serializer
-    from aiassistant_runner.voice_pipeline import call_transport
+    from aiassistant_runner.voice_parts import call_transport
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
