@@ -33,9 +33,11 @@ from aiassistant_contract.runner_config import SERIALIZERS
 
 from . import __version__
 from .access import SUBPROTOCOL, AccessMiddleware, Refused
+from .chat_completions import chat_completions
 from .model_list import ModelList
 from .openai_errors import install_error_handlers, openai_error
 from .sessions import CapacityError
+from .tasks import run_task
 from .voice_calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
 from .wiring import Runner
 
@@ -102,9 +104,7 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> Response:
-        from .chat_completions import chat_completions
-
+    async def chat(request: Request) -> Response:
         return await chat_completions(request, runner.text, sessions, config.limits)
 
     @app.get("/v1/models")
@@ -125,8 +125,6 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
 
     @app.post("/v1/tasks")
     async def tasks(request: Request) -> Response:
-        from .tasks import run_task
-
         return await run_task(request, runner.text, sessions, config)
 
     @app.websocket("/v1/calls/{serializer}")
