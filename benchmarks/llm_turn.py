@@ -1,9 +1,10 @@
 """Text turn CPU benchmark, one command, JSON on stdout: `python benchmarks/llm_turn.py` (~30 s).
 
-CPU time of this process (user + system) for one streamed text turn — building the request, the
-POST, reading the SSE stream, parsing its chunks — by three clients of the same loopback fake LLM,
+CPU time of this process (user + system) for one text turn — building the request, the POST,
+reading the SSE stream (or the whole answer), parsing it — by four clients of the same loopback fake LLM,
 which runs in its own process so that its work is not counted:
-  runner      llm_client.chat_body + LLMClient.stream: the runner's text path
+  runner      llm_client.chat_body + LLMClient.chunks, streamed: the runner's `stream: true` path
+  runner_whole  the same asking for the whole answer at once: its other text turns and tasks
   openai_sdk  openai.AsyncOpenAI `chat.completions.create(stream=True)` with the same body: baseline
   pipecat     the factory's Pipecat service, `get_chat_completions(context)` (what a voice call sends)
 Turns are sequential; rounds are interleaved, the variant order rotating. Reported per variant: CPU
@@ -82,10 +83,16 @@ async def bench(base_url: str, rounds: int, turns: int) -> dict[str, Any]:
 
     async def runner_turn() -> str:
         text = ""
-        async for chunk in client.stream(model, chat_body(model, INSTRUCTION, MESSAGES)):
+        async for chunk in client.chunks(model, chat_body(model, INSTRUCTION, MESSAGES)):
             for choice in chunk.get("choices") or ():
                 text += (choice.get("delta") or {}).get("content") or ""
         return text
+
+    async def runner_whole_turn() -> str:
+        body = chat_body(model, INSTRUCTION, MESSAGES, stream=False)
+        async for chunk in client.chunks(model, body):  # one chunk: the whole answer
+            return str(chunk["choices"][0]["delta"]["content"])
+        return ""
 
     async def sdk_turn() -> str:
         body = chat_body(model, INSTRUCTION, MESSAGES)
@@ -106,6 +113,7 @@ async def bench(base_url: str, rounds: int, turns: int) -> dict[str, Any]:
 
     variants: dict[str, Callable[[], Awaitable[str]]] = {
         "runner": runner_turn,
+        "runner_whole": runner_whole_turn,
         "openai_sdk": sdk_turn,
         "pipecat": pipecat_turn,
     }

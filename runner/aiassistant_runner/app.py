@@ -76,8 +76,14 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
         title=f"aiassistant-runner {metrics.assistant}",
         version=__version__,
         lifespan=lifespan,
+        # No OpenAPI: the API is OpenAI's (and the text routes take no FastAPI parameters to describe).
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # The runner reports through its Prometheus metrics and logs. FastAPI's own OpenTelemetry
+        # would record exception messages outside the runner's redaction, and asks on every request
+        # whether a provider is configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.add_middleware(AccessMiddleware, access=access)
     install_error_handlers(app)
@@ -103,9 +109,12 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    @app.post("/v1/chat/completions")
+    # The text endpoints are plain Starlette routes: they read the request themselves, and FastAPI's
+    # per-request parameter solving was a tenth of a text turn's CPU (docs/performance.md).
     async def chat(request: Request) -> Response:
         return await chat_completions(request, runner.text, sessions, config.limits)
+
+    app.add_route("/v1/chat/completions", chat, methods=["POST"])
 
     @app.get("/v1/models")
     async def models() -> JSONResponse:
@@ -123,9 +132,10 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
             )
         return JSONResponse(found)
 
-    @app.post("/v1/tasks")
     async def tasks(request: Request) -> Response:
         return await run_task(request, runner.text, sessions, config)
+
+    app.add_route("/v1/tasks", tasks, methods=["POST"])
 
     @app.websocket("/v1/calls/{serializer}")
     async def calls(websocket: WebSocket, serializer: str) -> None:

@@ -17,7 +17,6 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/tasks", "headless task with tools (tasks.py)"),
     ("WS", "/v1/calls/{serializer}", "voice call (voice_calls.py)"),
     ("GET", "/playground", "browser playground, if the assistant enables it (playground.py)"),
-    ("GET", "/openapi.json", "the OpenAPI schema of these routes (FastAPI's)"),
 )
 
 

@@ -1,4 +1,4 @@
-"""The text turns' LLM client: one streamed OpenAI-compatible `POST {endpoint}/chat/completions`.
+"""The text turns' LLM client: one OpenAI-compatible `POST {endpoint}/chat/completions`.
 
 Built from public inputs only: the model (models.py: provider name, endpoint, key, reasoning effort,
 rejected parameters), the turn's instruction, messages and tools, and the client's request options.
@@ -9,11 +9,17 @@ the pinned Pipecat changes its request):
     {"model", "stream": true, "stream_options": {"include_usage": true},
      "messages": [{"role": "system", "content": instruction}, *messages], "tools"?, "reasoning_effort"?}
 
+`stream=False` leaves out the two stream fields: the model answers in one JSON completion, which
+costs the runner one read and one parse instead of a read and a parse per token (docs/performance.md).
+Text turns stream exactly when their caller reads the answer as it comes (text_engine.py).
 `options` (response_format, temperature, ... — validated by chat_completions.py) are added on top; a
 parameter the model rejects is never sent, whatever asked for it.
+Either way `LLMClient.chunks` yields streamed chunks: a whole answer comes as one chunk whose
+`delta` is the answer's message, so one consumer reads both.
 Timeouts and retries are llm_policy.py's. Failures raise LLMTurnError, whose message is safe to log
 (type and HTTP status; never a body, which may echo the request, nor the key); a 200 that is not the
-protocol (an HTML page, a stream without finish_reason or [DONE]) raises LLMProtocolError.
+protocol (an HTML page, a stream without finish_reason or [DONE], a completion without a message)
+raises LLMProtocolError.
 Why not the OpenAI client: its request building, httpx transport and per-chunk pydantic models cost
 about 5.5 ms CPU per turn against 0.8 ms here (benchmarks/llm_turn.py, docs/performance.md).
 """
@@ -32,6 +38,8 @@ from aiassistant_contract.engines import REASONING_EFFORT_PARAMETER
 from .fallbacks import failover_status
 from .llm_policy import LLMPolicy
 from .models import Model
+
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a whole (non-streamed) answer; a model's longest is far less
 
 
 class LLMTurnError(Exception):
@@ -53,14 +61,15 @@ def chat_body(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] = (),
     options: Mapping[str, Any] | None = None,
+    *,
+    stream: bool = True,
 ) -> dict[str, Any]:
-    """The JSON body of one streamed chat completion request (see the module docstring)."""
-    body: dict[str, Any] = {
-        "model": model.name,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "messages": [{"role": "system", "content": instruction}, *messages],
-    }
+    """The JSON body of one chat completion request (see the module docstring)."""
+    body: dict[str, Any] = {"model": model.name}
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    body["messages"] = [{"role": "system", "content": instruction}, *messages]
     if tools:
         body["tools"] = list(tools)
     if model.reasoning_effort is not None:
@@ -86,31 +95,35 @@ def token_usage(target: str, usage: Mapping[str, Any]) -> tuple[int, int]:
 
 
 class LLMClient:
-    """Streams chat completions; one connection pool for every text turn of the process."""
+    """Asks for chat completions; one connection pool for every text turn of the process."""
 
     def __init__(self, policy: LLMPolicy) -> None:
         self.policy = policy
         self._session: aiohttp.ClientSession | None = None  # created on the event loop, first use
+        # A stream's every wait for bytes is bounded (a stall); a whole answer shows no progress
+        # until it is complete, so only the turn's deadline bounds it (llm_policy.py).
+        self._timeouts = {
+            True: aiohttp.ClientTimeout(sock_connect=policy.connect_seconds, sock_read=policy.read_seconds),
+            False: aiohttp.ClientTimeout(sock_connect=policy.connect_seconds),
+        }
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=self.policy.connect_seconds, sock_read=self.policy.read_seconds
-                ),
-            )
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         return self._session
 
-    async def stream(self, model: Model, body: Mapping[str, Any]) -> AsyncGenerator[dict[str, Any]]:
-        """POST `body` to the model's endpoint, retrying per the policy; yield the parsed SSE chunks."""
+    async def chunks(self, model: Model, body: Mapping[str, Any]) -> AsyncGenerator[dict[str, Any]]:
+        """POST `body` to the model's endpoint, retrying per the policy; yield the answer as
+        streamed chunks: the SSE chunks of a streamed body, else the whole answer as one chunk."""
         url = f"{model.endpoint}/chat/completions"
         headers = {"Authorization": f"Bearer {model.key}"}
+        streamed = bool(body.get("stream"))
+        timeout = self._timeouts[streamed]
         policy = self.policy
         for attempt in range(policy.max_retries + 1):
             last = attempt == policy.max_retries
             try:
-                response = await self._http().post(url, json=body, headers=headers)
+                response = await self._http().post(url, json=body, headers=headers, timeout=timeout)
             except (aiohttp.ClientConnectionError, TimeoutError) as err:
                 if last:
                     raise LLMTurnError(type(err).__name__, failover=True) from None
@@ -128,29 +141,79 @@ class LLMClient:
                 content_type = response.headers.get("Content-Type", "")
                 if content_type and not content_type.startswith(("text/event-stream", "application/")):
                     raise LLMProtocolError(
-                        f"HTTP 200 with {content_type.split(';')[0][:40]}, not an event stream"
+                        f"HTTP 200 with {content_type.split(';')[0][:40]}, not "
+                        + ("an event stream" if streamed else "JSON")
                     )
-                finished = False
-                async for line in response.content:
-                    if not line.startswith(b"data:"):
-                        continue  # blank separators, comments, event names
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        return
-                    try:
-                        chunk = json.loads(data)
-                    except (ValueError, RecursionError):
-                        raise LLMProtocolError("a stream event that is not JSON") from None
-                    if not isinstance(chunk, dict) or "error" in chunk:
-                        raise LLMTurnError("error event in the stream")
-                    choices = chunk.get("choices")
-                    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-                        finished = finished or bool(choices[0].get("finish_reason"))
-                    yield chunk
-                if not finished:
-                    raise LLMProtocolError("the stream ended without a finish_reason or [DONE]")
+                if streamed:
+                    async for chunk in _sse_chunks(response):
+                        yield chunk
+                else:
+                    yield as_chunk(await _read_json(response))
                 return
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+async def _sse_chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any]]:
+    """The chunks of an SSE chat completion stream, up to its `data: [DONE]`."""
+    finished = False
+    async for line in response.content:
+        if not line.startswith(b"data:"):
+            continue  # blank separators, comments, event names
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            return
+        try:
+            chunk = json.loads(data)
+        except (ValueError, RecursionError):
+            raise LLMProtocolError("a stream event that is not JSON") from None
+        if not isinstance(chunk, dict) or "error" in chunk:
+            raise LLMTurnError("error event in the stream")
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            finished = finished or bool(choices[0].get("finish_reason"))
+        yield chunk
+    if not finished:
+        raise LLMProtocolError("the stream ended without a finish_reason or [DONE]")
+
+
+async def _read_json(response: aiohttp.ClientResponse) -> Any:
+    """A whole answer's JSON, at most MAX_ANSWER_BYTES."""
+    if (response.content_length or 0) > MAX_ANSWER_BYTES:
+        raise LLMProtocolError(f"an answer over {MAX_ANSWER_BYTES} bytes")
+    data = bytearray()
+    while piece := await response.content.read(65_536):
+        data += piece
+        if len(data) > MAX_ANSWER_BYTES:
+            raise LLMProtocolError(f"an answer over {MAX_ANSWER_BYTES} bytes")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise LLMProtocolError("an answer that is not JSON") from None
+
+
+def as_chunk(completion: Any) -> dict[str, Any]:
+    """A whole chat completion as the one streamed chunk saying the same: its message is the delta
+    (tool calls numbered by position, as streamed ones are); usage is kept."""
+    if not isinstance(completion, dict):
+        raise LLMProtocolError("a completion without a message")
+    if "error" in completion:
+        raise LLMTurnError("error object in the answer")
+    choices = completion.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        raise LLMProtocolError("a completion without a message")
+    delta = dict(choice["message"])
+    if isinstance(delta.get("tool_calls"), list):
+        delta["tool_calls"] = [
+            {"index": i, **call} if isinstance(call, dict) else call
+            for i, call in enumerate(delta["tool_calls"])
+        ]
+    chunk: dict[str, Any] = {
+        "choices": [{"index": 0, "delta": delta, "finish_reason": choice.get("finish_reason")}]
+    }
+    if isinstance(completion.get("usage"), dict):
+        chunk["usage"] = completion["usage"]
+    return chunk

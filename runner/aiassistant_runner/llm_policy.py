@@ -1,7 +1,10 @@
 """How long the runner waits for an LLM and when it asks again: one policy for voice and text.
 
-- Each attempt: connect within `connect_seconds`; every wait for the next bytes of the answer is
-  bounded by `read_seconds` (a stream that stalls that long is a failed attempt).
+- Each attempt: connect within `connect_seconds`; every wait for the next bytes of a streamed
+  answer is bounded by `read_seconds` (a stream that stalls that long is a failed attempt). A text
+  turn asking for the whole answer at once (llm_client.py) sees no bytes until the answer is done,
+  so no stall can be told from a long answer: only the turn's deadline bounds it
+  (limits.turnTimeoutSeconds, taskTimeoutSeconds).
 - A failed attempt is retried once (`max_retries`) on a connection error, a timeout, 408, 409, 429 or
   a 5xx — the OpenAI SDK's rule, with one retry instead of its two, so an outage costs a caller at
   most two bounded waits. Other statuses (400: the request itself) are not retried.

@@ -57,7 +57,8 @@ class Metrics:
         )
         self.llm_ttft = Histogram(
             "aiassistant_llm_time_to_first_token_seconds",
-            "LLM time to first token (Pipecat TTFB of the LLM service).",
+            "LLM time to first token (Pipecat TTFB of the LLM service); of a text turn asked for "
+            "the whole answer at once, the time to that answer.",
             a,
             buckets=_LATENCY_BUCKETS,
             registry=r,
@@ -127,28 +128,31 @@ class Metrics:
             registry=r,
         )
         self.llm_protocol_errors.labels(assistant)
-        for kind in SESSION_KINDS:  # expose zeros from the start: dashboards and rate() like that
-            self.active_sessions.labels(assistant, kind).set(0)
-            self.sessions_total.labels(assistant, kind)
-            self.sessions_failed.labels(assistant, kind)
+        # The children every text turn counts in, bound once (a labels() lookup per sample was a few
+        # percent of a turn's CPU); binding them also exposes zeros from the start, which
+        # dashboards and rate() like.
+        self._active = {kind: self.active_sessions.labels(assistant, kind) for kind in SESSION_KINDS}
+        self._started = {kind: self.sessions_total.labels(assistant, kind) for kind in SESSION_KINDS}
+        self._failed = {kind: self.sessions_failed.labels(assistant, kind) for kind in SESSION_KINDS}
+        self._ttft = self.llm_ttft.labels(assistant)
+        self._tokens_in = self.tokens_in.labels(assistant)
+        self._tokens_out = self.tokens_out.labels(assistant)
+        self._cost = self.cost.labels(assistant, model) if price is not None else None
+        self._answers: dict[str, Any] = {}  # model -> its llm_answers child, bound on its first answer
         self.llm_errors.labels(assistant)
-        self.tokens_in.labels(assistant)
-        self.tokens_out.labels(assistant)
         self.call_seconds.labels(assistant)
-        if price is not None:
-            self.cost.labels(assistant, model)
 
     # -- sessions (called by Sessions) --------------------------------------------------------
     def session_started(self, kind: SessionKind) -> None:
-        self.sessions_total.labels(self.assistant, kind).inc()
-        self.active_sessions.labels(self.assistant, kind).inc()
+        self._started[kind].inc()
+        self._active[kind].inc()
 
     def session_ended(self, kind: SessionKind, *, failed: bool, seconds: float = 0.0) -> None:
-        self.active_sessions.labels(self.assistant, kind).dec()
+        self._active[kind].dec()
         if kind == "call":
             self.call_seconds.labels(self.assistant).inc(max(0.0, seconds))
         if failed:
-            self.sessions_failed.labels(self.assistant, kind).inc()
+            self._failed[kind].inc()
 
     def session_rejected(self, kind: SessionKind, reason: str) -> None:
         self.sessions_rejected.labels(self.assistant, kind, reason).inc()
@@ -161,7 +165,13 @@ class Metrics:
         self.llm_errors.labels(self.assistant).inc()
 
     def llm_answer(self, model: str) -> None:
-        self.llm_answers.labels(self.assistant, model).inc()
+        child = self._answers.get(model)
+        if child is None:
+            child = self._answers[model] = self.llm_answers.labels(self.assistant, model)
+        child.inc()
+
+    def llm_first_token(self, seconds: float) -> None:
+        self._ttft.observe(seconds)
 
     def llm_failover(self, from_model: str, to_model: str) -> None:
         self.llm_failovers.labels(self.assistant, from_model, to_model).inc()
@@ -174,11 +184,10 @@ class Metrics:
 
     def llm_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
         prompt, completion = max(0, prompt_tokens), max(0, completion_tokens)
-        self.tokens_in.labels(self.assistant).inc(prompt)
-        self.tokens_out.labels(self.assistant).inc(completion)
-        if self.price is not None:
-            usd = (prompt * self.price[0] + completion * self.price[1]) / 1_000_000
-            self.cost.labels(self.assistant, self.model).inc(usd)
+        self._tokens_in.inc(prompt)
+        self._tokens_out.inc(completion)
+        if self._cost is not None and self.price is not None:
+            self._cost.inc((prompt * self.price[0] + completion * self.price[1]) / 1_000_000)
 
     def observe(self, service: ServiceKind, data: Any) -> None:
         """Record one Pipecat `MetricsData` reported by an `llm`, `stt` or `tts` service."""
@@ -188,7 +197,7 @@ class Metrics:
             self.llm_usage(data.value.prompt_tokens, data.value.completion_tokens)
         elif isinstance(data, TTFBMetricsData):
             if service == "llm":
-                self.llm_ttft.labels(self.assistant).observe(data.value)
+                self.llm_first_token(data.value)
                 if data.model:  # a first token: that model answered
                     self.llm_answer(data.model)
             self.service_seconds.labels(self.assistant, service, "ttfb").observe(data.value)

@@ -1,7 +1,8 @@
 """One assistant turn of a text conversation or a task: ask the model, run its tool calls, repeat.
 
-A turn asks the chain's models (models.py) through llm_client.py, with the assistant's instruction
-first, the spec tools (and `stop_service`, for tasks) offered, until the model answers without tool
+A turn asks the chain's models (models.py) through llm_client.py — streamed when the caller reads
+the answer as it comes (`on_text`: a `stream: true` request), else for the whole answer at once —
+with the assistant's instruction first, the spec tools (and `stop_service`, for tasks) offered, until the model answers without tool
 calls (or calls `stop_service`), or the round limit cuts it off. Tool calls of one round run
 concurrently through the ToolRunner. System messages at the head of the history (a client's, a
 task's parameters) are appended to the assistant's instruction for that request: one system message,
@@ -80,7 +81,7 @@ class TurnResult:
 
 @dataclass
 class _Round:
-    """One streamed model response: text and accumulated tool calls."""
+    """One model response (streamed, or whole as one chunk): text and accumulated tool calls."""
 
     text: str = ""
     calls: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -212,9 +213,10 @@ class TextEngine:
     ) -> _Round:
         """One model round on the first model that answers (the engine model, then the fallbacks)."""
         for i, model in enumerate(self._models):
-            body = chat_body(model, instruction, history, tools, options)
+            # Streamed only for a caller that reads the answer as it comes (llm_client.py).
+            body = chat_body(model, instruction, history, tools, options, stream=on_text is not None)
             try:
-                round_ = await self._stream(model, body, result, on_text)
+                round_ = await self._model_round(model, body, result, on_text)
             except LLMTurnError as err:
                 if not err.failover or i + 1 == len(self._models):
                     raise
@@ -239,7 +241,7 @@ class TextEngine:
             return ToolCallRecord(name, arguments, {"error": "arguments must be a JSON object"})
         return ToolCallRecord(name, arguments, await self._tools.call(name, arguments, call["id"]))
 
-    async def _stream(
+    async def _model_round(
         self, model: Model, body: dict[str, Any], result: TurnResult, on_text: OnText | None
     ) -> _Round:
         round_ = _Round()
@@ -247,7 +249,7 @@ class TextEngine:
         started = time.perf_counter()
         first = True
         try:
-            async with contextlib.aclosing(self._llm.stream(model, body)) as chunks:
+            async with contextlib.aclosing(self._llm.chunks(model, body)) as chunks:
                 async for chunk in chunks:
                     usage = chunk.get("usage")
                     if isinstance(usage, dict):
@@ -259,7 +261,7 @@ class TextEngine:
                     if not choices:
                         continue
                     if first:
-                        metrics.llm_ttft.labels(metrics.assistant).observe(time.perf_counter() - started)
+                        metrics.llm_first_token(time.perf_counter() - started)
                         result.model = model.engine_model  # streamed text says who answers
                         first = False
                     round_.finish_reason = choices[0].get("finish_reason") or round_.finish_reason

@@ -15,13 +15,12 @@ class LoopbackServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> Self:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # handler_cancellation: a handler stops when its client goes away (a runner cancelling a
+        # turn), as a provider stops generating; a slow reply does not outlive its test.
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def stop(self) -> None:

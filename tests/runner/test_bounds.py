@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from aiassistant_runner.bounds import ClientGone, until_done
+from aiassistant_runner.llm_client import MAX_ANSWER_BYTES
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.runner.conftest import Runner, StartRunner
 from tests.voice.conftest import wait_until
@@ -74,7 +75,10 @@ async def test_too_many_messages_and_too_deep_json_are_400(
 @pytest.mark.parametrize("stream", [False, True])
 async def test_one_deadline_per_text_turn(stream: bool, start_runner: StartRunner, fake: FakeOpenAI) -> None:
     runner = await start_runner(limits={"turnTimeoutSeconds": 1})
-    fake.script(Reply(text="too late", keepalive_seconds=5))  # each keep-alive resets a read timeout
+    # A stream's keep-alives reset its read timeout; a whole answer has none: the turn bounds both.
+    fake.script(
+        Reply(text="too late", keepalive_seconds=5 if stream else 0, first_token_delay=0 if stream else 5)
+    )
     started = time.monotonic()
     response = await runner.client.post("/v1/chat/completions", json={**ASK, "stream": stream})
     assert time.monotonic() - started < 3
@@ -98,7 +102,7 @@ async def test_a_client_that_leaves_frees_its_session_at_once(
     path: str, start_runner: StartRunner, fake: FakeOpenAI
 ) -> None:
     runner = await start_runner()
-    fake.script(Reply(text="slow", keepalive_seconds=30))
+    fake.script(Reply(text="slow", first_token_delay=30))
     body = {"input": "x"} if path == "/v1/tasks" else ASK
     async with httpx.AsyncClient(base_url=runner.url) as leaving:
         request = asyncio.create_task(leaving.post(path, json=body, timeout=30))
@@ -109,27 +113,63 @@ async def test_a_client_that_leaves_frees_its_session_at_once(
     assert time.monotonic() - left < 2
 
 
+HTML = Reply(raw=("text/html", "<html><body>Welcome to our login portal</body></html>"))
+EMPTY = Reply(raw=("text/plain", ""))
+
+
 @pytest.mark.parametrize(
-    "reply",
+    ("reply", "stream"),
     [
-        Reply(raw=("text/html", "<html><body>Welcome to our login portal</body></html>")),
-        Reply(raw=("text/plain", "")),
-        Reply(text="half an answer", no_finish=True),
+        (HTML, False),
+        (HTML, True),
+        (EMPTY, False),
+        (EMPTY, True),
+        (Reply(text="half an answer", no_finish=True), True),
+        (
+            Reply(
+                raw=("application/json", '{"id": "chatcmpl-1", "object": "chat.completion", "choices": []}')
+            ),
+            False,
+        ),
+        (
+            Reply(raw=("application/json", '{"id": "chatcmpl-1", "choices": [{"message": {"role": "assis')),
+            False,
+        ),
+        (Reply(raw=("application/json", " " * (MAX_ANSWER_BYTES + 1))), False),
     ],
-    ids=["html", "empty", "no-finish"],
+    ids=[
+        "html",
+        "html-stream",
+        "empty",
+        "empty-stream",
+        "no-finish-stream",
+        "no-message",
+        "cut-json",
+        "too-big",
+    ],
 )
 async def test_an_upstream_200_that_is_not_the_protocol_is_an_llm_error(
-    reply: Reply, start_runner: StartRunner, fake: FakeOpenAI
+    reply: Reply, stream: bool, start_runner: StartRunner, fake: FakeOpenAI
 ) -> None:
+    """Streamed (a `stream: true` request) or whole (any other text turn, a task): never an empty
+    success."""
     runner = await start_runner()
     fake.script(reply, reply)  # (the turn does not retry a 200)
-    chat = await runner.client.post("/v1/chat/completions", json=ASK)
-    assert chat.status_code == 200 and chat.headers["X-AIAssistant-Finish"] == "error"
-    assert "Sorry" in chat.json()["choices"][0]["message"]["content"]
-    task = await runner.client.post("/v1/tasks", json={"input": "do it"})
-    assert task.status_code == 502 and task.json()["status"] == "error"
-    assert counter(runner, "aiassistant_llm_errors_total") == 2
-    assert counter(runner, "aiassistant_llm_protocol_errors_total") == 2
+    chat = await runner.client.post("/v1/chat/completions", json={**ASK, "stream": stream})
+    assert chat.status_code == 200
+    if stream:
+        deltas = [json.loads(line[6:]) for line in chat.text.splitlines() if line.startswith("data: {")]
+        assert "Sorry" in "".join(
+            d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"]
+        )
+    else:
+        assert chat.headers["X-AIAssistant-Finish"] == "error"
+        assert "Sorry" in chat.json()["choices"][0]["message"]["content"]
+        task = await runner.client.post("/v1/tasks", json={"input": "do it"})
+        assert task.status_code == 502 and task.json()["status"] == "error"
+    failed = 1 if stream else 2
+    assert counter(runner, "aiassistant_llm_errors_total") == failed
+    assert counter(runner, "aiassistant_llm_protocol_errors_total") == failed
 
 
 class Connection:

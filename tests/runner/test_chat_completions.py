@@ -74,9 +74,11 @@ async def test_streaming_with_usage(engine: str, start_runner: StartRunner, fake
     assert sent[3]["content"] == "to four"
 
 
+@pytest.mark.parametrize("stream", [True, False])
 async def test_server_side_tool_round(
-    engine: str, start_runner: StartRunner, fake: FakeOpenAI, tool_server: ToolServer
+    stream: bool, engine: str, start_runner: StartRunner, fake: FakeOpenAI, tool_server: ToolServer
 ) -> None:
+    """Streamed, the model's tool call comes in deltas; whole, in the answer's message."""
     tool = {
         "name": "lookup_order",
         "description": "Find an order",
@@ -89,11 +91,15 @@ async def test_server_side_tool_round(
         Reply(text="Order A-17 has shipped."),
     )
     tool_server.script(ToolReply({"status": "shipped"}))
-    stream = await client(runner.url).chat.completions.create(
-        model="x", messages=[{"role": "user", "content": "Where is A-17?"}], stream=True
-    )
-    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    ask = [{"role": "user", "content": "Where is A-17?"}]
+    if stream:
+        chunks = await client(runner.url).chat.completions.create(model="x", messages=ask, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    else:
+        answer = await client(runner.url).chat.completions.create(model="x", messages=ask)
+        text = answer.choices[0].message.content or ""
     assert text == "Order A-17 has shipped."
+    assert [r.body.get("stream") for r in fake.chat_requests()] == [stream or None] * 2
     (call,) = tool_server.requests
     assert call.body == {
         "id": "call_a17",
@@ -132,12 +138,19 @@ async def test_llm_failures_become_an_apology(
     assert 'aiassistant_sessions_failed_total{assistant="default/assistant",kind="text"} 2.0' in metrics
 
 
-async def test_llm_timeout_becomes_an_apology(
+async def test_a_stalled_stream_becomes_an_apology_a_slow_whole_answer_does_not(
     engine: str, start_runner: StartRunner, fake: FakeOpenAI
 ) -> None:
+    """A streamed answer silent for the read timeout is a stall: retried once, then an apology. A
+    whole answer (a request that did not ask to stream) is silent until it is done: only the turn's
+    deadline bounds it (llm_policy.py)."""
     runner = await start_runner(engine, llm_timeout=0.3)
+    ai = client(runner.url)
+    ask = [{"role": "user", "content": "hi"}]
     fake.script(Reply(text="too late", first_token_delay=1), Reply(text="too late", first_token_delay=1))
-    answer = await client(runner.url).chat.completions.create(
-        model="x", messages=[{"role": "user", "content": "hi"}]
-    )
-    assert answer.choices[0].message.content == APOLOGY
+    stream = await ai.chat.completions.create(model="x", messages=ask, stream=True)
+    assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == APOLOGY
+    fake.script(Reply(text="Slow but whole.", first_token_delay=1))
+    answer = await ai.chat.completions.create(model="x", messages=ask)
+    assert answer.choices[0].message.content == "Slow but whole."
+    assert [r.body.get("stream") for r in fake.chat_requests()] == [True, True, None]

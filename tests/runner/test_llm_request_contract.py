@@ -1,5 +1,6 @@
 """The text turns' request (llm_client.chat_body) is the one the pinned Pipecat builds for the same
-context: both go to the same loopback LLM, and the JSON bodies it receives must be equal. A Pipecat
+context: both go to the same loopback LLM, and the JSON bodies it receives must be equal (a whole
+answer's request: without the two stream fields). A Pipecat
 upgrade that changes its request (a new default parameter, another tools or messages format, the
 reasoning effort's place) fails here, so text and voice keep asking the same question."""
 
@@ -70,7 +71,7 @@ async def test_text_request_is_what_pipecat_sends(
         )
         (model,) = chain(config, KEYS, registry_from_env({}))
         tools = ToolRunner(config.tools)
-        fake.script(Reply(text="Tomorrow."), Reply(text="Tomorrow."))
+        fake.script(*[Reply(text="Tomorrow.")] * 3)
 
         # Pipecat: the factory's service, as a voice call builds it, asked through its public API.
         llm = create_llm(
@@ -84,21 +85,26 @@ async def test_text_request_is_what_pipecat_sends(
         async for _ in await llm.get_chat_completions(context):
             pass
 
-        # The runner's text client.
+        # The runner's text client, streamed (a caller reading the answer as it comes) and whole.
         client = LLMClient(TEXT_POLICY)
         try:
-            body = chat_body(model, INSTRUCTION, HISTORY, tools.openai_tools(builtins))
-            async for _ in client.stream(model, body):
-                pass
+            for stream in (True, False):
+                body = chat_body(model, INSTRUCTION, HISTORY, tools.openai_tools(builtins), stream=stream)
+                async for _ in client.chunks(model, body):
+                    pass
         finally:
             await client.aclose()
             await tools.close()
 
-        pipecat, ours = fake.chat_requests()
-        assert ours.body == pipecat.body
-        assert ours.headers["Authorization"] == pipecat.headers["Authorization"] == f"Bearer {model.key}"
-        assert ours.path == pipecat.path
-        assert (effort is None) == ("reasoning_effort" not in ours.body)
+        pipecat, streamed, whole = fake.chat_requests()
+        assert streamed.body == pipecat.body
+        # The whole answer's request is the same question without the two stream fields.
+        assert pipecat.body["stream"] is True and pipecat.body["stream_options"] == {"include_usage": True}
+        assert whole.body == {k: v for k, v in pipecat.body.items() if k not in ("stream", "stream_options")}
+        for ours in (streamed, whole):
+            assert ours.headers["Authorization"] == pipecat.headers["Authorization"] == f"Bearer {model.key}"
+            assert ours.path == pipecat.path
+            assert (effort is None) == ("reasoning_effort" not in ours.body)
 
 
 def test_a_rejected_option_is_never_in_the_body() -> None:
