@@ -46,13 +46,11 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
-    TTSTextFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
 
 STOP_REASON = "stop event"
-MAX_UTTERANCE_TEXT = 2000  # characters kept of an utterance's text (bounded per call)
 
 
 @dataclass(frozen=True)
@@ -100,60 +98,44 @@ DIALECTS: Mapping[str, Dialect] = {
 }
 
 
-@dataclass
-class Utterance:
-    text: str = ""
-    state: str = "speaking"  # speaking -> sent -> heard | cut | unconfirmed
-
-
 class Playback:
     """What the caller heard of the bot's utterances, from the provider's mark echoes. One per
-    call; written by the call's pipeline (UtteranceMarks, MediaStream) only."""
+    call; written by the call's pipeline (UtteranceMarks, MediaStream) only. Each utterance (by
+    its mark name) goes speaking -> sent -> heard | cut | unconfirmed."""
 
     def __init__(self) -> None:
-        self._utterances: dict[str, Utterance] = {}
+        self._states: dict[str, str] = {}
         self.echoes = 0  # marks the provider echoed (0: it may not echo at all)
 
     def begin(self) -> str:
         """A new utterance; returns its mark name."""
-        name = f"utterance-{len(self._utterances) + 1}"
-        self._utterances[name] = Utterance()
+        name = f"utterance-{len(self._states) + 1}"
+        self._states[name] = "speaking"
         return name
-
-    def say(self, name: str, text: str) -> None:
-        utterance = self._utterances.get(name)
-        if utterance is not None and len(utterance.text) < MAX_UTTERANCE_TEXT:
-            utterance.text = (utterance.text + text)[:MAX_UTTERANCE_TEXT]
 
     def sent(self, name: str) -> None:
         """The mark after the utterance's last audio went out."""
-        utterance = self._utterances.get(name)
-        if utterance is not None and utterance.state == "speaking":
-            utterance.state = "sent"
+        if self._states.get(name) == "speaking":
+            self._states[name] = "sent"
 
     def echoed(self, name: Any) -> None:
         """The provider says the audio before mark `name` has played."""
         self.echoes += 1
-        utterance = self._utterances.get(name) if isinstance(name, str) else None
-        if utterance is not None and utterance.state == "sent":
-            utterance.state = "heard"
+        if isinstance(name, str) and self._states.get(name) == "sent":
+            self._states[name] = "heard"
 
     def interrupted(self) -> None:
         """The bot was interrupted (Pipecat sends the provider's `clear`): what was still being
         spoken is cut; what was sent but not confirmed is cut if the provider echoes marks."""
-        for utterance in self._utterances.values():
-            if utterance.state == "speaking":
-                utterance.state = "cut"
-            elif utterance.state == "sent":
-                utterance.state = "cut" if self.echoes else "unconfirmed"
-
-    def heard_text(self) -> str:
-        """The text of the utterances the caller heard to the end, in order."""
-        return " ".join(u.text.strip() for u in self._utterances.values() if u.state == "heard")
+        for name, state in self._states.items():
+            if state == "speaking":
+                self._states[name] = "cut"
+            elif state == "sent":
+                self._states[name] = "cut" if self.echoes else "unconfirmed"
 
     def counts(self) -> dict[str, int]:
         """utterances, heard, cut, unconfirmed (sent, or still speaking at the end, never confirmed)."""
-        states = [u.state for u in self._utterances.values()]
+        states = list(self._states.values())
         return {
             "utterances": len(states),
             "heard": states.count("heard"),
@@ -231,7 +213,7 @@ class MediaStream(FrameSerializer):
 
 
 class UtteranceMarks(FrameProcessor):
-    """Asks for a mark after each bot utterance and tells `Playback` what each one said and when
+    """Asks for a mark after each bot utterance and tells `Playback` when each one began and when
     the bot was interrupted. Passes every frame on unchanged."""
 
     def __init__(self, stream: MediaStream) -> None:
@@ -240,7 +222,7 @@ class UtteranceMarks(FrameProcessor):
         self._current: str | None = None  # the mark name of the utterance being spoken
         self._context: str | None = None  # its TTS context (a late frame of a cut one is ignored)
 
-    def _ours(self, frame: TTSStoppedFrame | TTSTextFrame) -> bool:
+    def _ours(self, frame: TTSStoppedFrame) -> bool:
         return self._current is not None and (frame.context_id is None or frame.context_id == self._context)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -251,9 +233,6 @@ class UtteranceMarks(FrameProcessor):
         playback = self._stream.playback
         if isinstance(frame, TTSStartedFrame):
             self._current, self._context = playback.begin(), frame.context_id
-        elif isinstance(frame, TTSTextFrame) and self._ours(frame):
-            assert self._current is not None
-            playback.say(self._current, frame.text + ("" if frame.includes_inter_frame_spaces else " "))
         elif isinstance(frame, InterruptionFrame):
             playback.interrupted()
             self._current = self._context = None
