@@ -110,29 +110,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def on_cpus(cpus: set[int] | None) -> Any:
-    """A Popen preexec_fn that runs the child (and every thread it starts) on `cpus` only."""
-    return None if cpus is None else lambda: os.sched_setaffinity(0, cpus)
-
-
-def pinned_cores() -> tuple[set[int], set[int]]:
-    """(the runner's core, the harness's cores): the last core alone for the runner, as a pod has
-    its own CPU; the fake and the clients on the others."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        raise SystemExit("--pin needs at least 2 cores")
-    return {cores[-1]}, set(cores[:-1])
-
-
-def start_fake(port: int, cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([PYTHON, __file__, "--serve-fake", str(port)], cwd=ROOT, preexec_fn=on_cpus(cpus))
+def start_fake(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([PYTHON, __file__, "--serve-fake", str(port)], cwd=ROOT)
     wait_http(f"http://127.0.0.1:{port}/healthz", proc)
     return proc
 
 
-def start_runner(
-    fake_port: int, workdir: Path, cpus: set[int] | None = None
-) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_runner(fake_port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
     config = {"name": "bench", "engineModel": "grok.grok-3", "maxSessionsPerPod": 10_000}
     path = workdir / "config.json"
@@ -149,7 +133,6 @@ def start_runner(
     proc = subprocess.Popen(
         [RUNNER, "--config", str(path), "--base-url", base_url, "--host", "127.0.0.1", "--port", str(port)],
         env=env,
-        preexec_fn=on_cpus(cpus),
     )
     ready = wait_http(f"http://127.0.0.1:{port}/readyz", proc) - started
     return proc, f"http://127.0.0.1:{port}", ready
@@ -237,15 +220,13 @@ def bench_concurrency(
     levels_to_run: tuple[int, ...] = LEVELS,
     sweep: bool = True,
     repeat: int = REPEAT,
-    runner_cpus: set[int] | None = None,
 ) -> dict[str, Any]:
     """`sweep`: stop at the first level whose p99 is over twice the lowest level's (the default
     run); False runs every level of `levels_to_run` (e.g. `--levels 200 800`). Each level runs
     `repeat` times (straight, then through the runner, each time); a level reports the median of
-    its repeats and lists them: on shared cores one run's p99 can be a neighbour's stall.
-    `runner_cpus`: the runner runs on these cores only (--pin)."""
+    its repeats and lists them: on shared cores one run's p99 can be a neighbour's stall."""
     load_before = os.getloadavg()[0]
-    proc, runner_url, _ = start_runner(fake_port, workdir, runner_cpus)
+    proc, runner_url, _ = start_runner(fake_port, workdir)
     direct_url = f"http://127.0.0.1:{fake_port}/v1/chat/completions"
     via_url = f"{runner_url}/v1/chat/completions"
     levels: list[dict[str, Any]] = []
@@ -290,7 +271,6 @@ def bench_concurrency(
         "think_s": THINK_SECONDS,
         "turns_per_conversation": TURNS,
         "repeats_per_level": repeat,
-        "runner_cpus": sorted(runner_cpus) if runner_cpus else "shared with the harness",
         "levels": levels,
         "added_p50_ms_at_200": at_200 and at_200["added_p50_ms"],
         "added_p99_ms_at_200": at_200 and at_200["added_p99_ms"],
@@ -408,11 +388,6 @@ def main() -> None:
         "--skip", nargs="*", default=[], choices=["cold_start", "concurrency", "voice", "auth"]
     )
     parser.add_argument(
-        "--pin",
-        action="store_true",
-        help="(b) only: the runner alone on the last core, the fake and the clients on the others",
-    )
-    parser.add_argument(
         "--repeat",
         type=int,
         default=REPEAT,
@@ -430,11 +405,8 @@ def main() -> None:
         return
     use_uvloop()
     started = time.monotonic()
-    runner_cpus, harness_cpus = pinned_cores() if args.pin else (None, None)
-    if harness_cpus is not None:
-        os.sched_setaffinity(0, harness_cpus)
     fake_port = free_port()
-    fake = start_fake(fake_port, harness_cpus)
+    fake = start_fake(fake_port)
     result: dict[str, Any] = {"cpu_count": os.cpu_count()}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -443,12 +415,10 @@ def main() -> None:
             if "concurrency" not in args.skip:
                 if args.levels:
                     levels = bench_concurrency(
-                        fake_port, Path(tmp), tuple(args.levels), False, args.repeat, runner_cpus
+                        fake_port, Path(tmp), tuple(args.levels), sweep=False, repeat=args.repeat
                     )
                 else:
-                    levels = bench_concurrency(
-                        fake_port, Path(tmp), repeat=args.repeat, runner_cpus=runner_cpus
-                    )
+                    levels = bench_concurrency(fake_port, Path(tmp), repeat=args.repeat)
                 result["concurrency"] = levels
     finally:
         stop(fake)
