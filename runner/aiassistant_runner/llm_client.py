@@ -131,7 +131,7 @@ class LLMClient:
                 continue
             async with response:
                 if response.status >= 300:
-                    await response.read()  # never logged: an error body may echo the request
+                    await _read_bounded(response)  # never logged: an error body may echo the request
                     if last or not policy.retryable(response.status):
                         raise LLMTurnError(
                             f"HTTP {response.status}", failover=failover_status(response.status)
@@ -179,8 +179,8 @@ async def _sse_chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[s
         raise LLMProtocolError("the stream ended without a finish_reason or [DONE]")
 
 
-async def _read_json(response: aiohttp.ClientResponse) -> Any:
-    """A whole answer's JSON, at most MAX_ANSWER_BYTES."""
+async def _read_bounded(response: aiohttp.ClientResponse) -> bytearray:
+    """A response's body, at most MAX_ANSWER_BYTES (LLMProtocolError past that)."""
     if (response.content_length or 0) > MAX_ANSWER_BYTES:
         raise LLMProtocolError(f"an answer over {MAX_ANSWER_BYTES} bytes")
     data = bytearray()
@@ -188,6 +188,12 @@ async def _read_json(response: aiohttp.ClientResponse) -> Any:
         data += piece
         if len(data) > MAX_ANSWER_BYTES:
             raise LLMProtocolError(f"an answer over {MAX_ANSWER_BYTES} bytes")
+    return data
+
+
+async def _read_json(response: aiohttp.ClientResponse) -> Any:
+    """A whole answer's JSON, at most MAX_ANSWER_BYTES."""
+    data = await _read_bounded(response)
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
