@@ -22,6 +22,8 @@ own provider key from the pod's env).
   max_(completion_)tokens cut the answer), else `stop`.
 - `stream: true` answers with SSE chunks shaped like OpenAI's, then `data: [DONE]`;
   `stream_options.include_usage` adds the usage chunk. Non-streaming answers one chat.completion.
+  The model is asked the same way: streamed for `stream: true`, else for the whole answer at once
+  (text_engine.py, llm_client.py).
 - Bad input: 400 with an OpenAI-style error whose `param` names the field. A draining pod or one at
   maxSessionsPerPod: 503 (Retry-After: 1). Bounds (`limits`, bounds.py): a body over maxBodyBytes
   is 413, more than maxMessages messages or JSON deeper than maxJsonDepth 400, a turn longer than
