@@ -102,10 +102,10 @@ class LLMClient:
         self._session: aiohttp.ClientSession | None = None  # created on the event loop, first use
         # A stream's every wait for bytes is bounded (a stall); a whole answer shows no progress
         # until it is complete, so only the turn's deadline bounds it (llm_policy.py).
-        self._timeouts = {
-            True: aiohttp.ClientTimeout(sock_connect=policy.connect_seconds, sock_read=policy.read_seconds),
-            False: aiohttp.ClientTimeout(sock_connect=policy.connect_seconds),
-        }
+        self._stream_timeout = aiohttp.ClientTimeout(
+            sock_connect=policy.connect_seconds, sock_read=policy.read_seconds
+        )
+        self._whole_answer_timeout = aiohttp.ClientTimeout(sock_connect=policy.connect_seconds)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -118,7 +118,7 @@ class LLMClient:
         url = f"{model.endpoint}/chat/completions"
         headers = {"Authorization": f"Bearer {model.key}"}
         streamed = bool(body.get("stream"))
-        timeout = self._timeouts[streamed]
+        timeout = self._stream_timeout if streamed else self._whole_answer_timeout
         policy = self.policy
         for attempt in range(policy.max_retries + 1):
             last = attempt == policy.max_retries

@@ -2,8 +2,9 @@
 
 A turn asks the chain's models (models.py) through llm_client.py — streamed when the caller reads
 the answer as it comes (`on_text`: a `stream: true` request), else for the whole answer at once —
-with the assistant's instruction first, the spec tools (and `stop_service`, for tasks) offered, until the model answers without tool
-calls (or calls `stop_service`), or the round limit cuts it off. Tool calls of one round run
+with the assistant's instruction first, the spec tools (and `stop_service`, for tasks) offered,
+until the model answers without tool calls (or calls `stop_service`), or the round limit cuts it
+off. Tool calls of one round run
 concurrently through the ToolRunner. System messages at the head of the history (a client's, a
 task's parameters) are appended to the assistant's instruction for that request: one system message,
 ours first.
