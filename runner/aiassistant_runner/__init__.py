@@ -16,6 +16,7 @@ Where things are (one role per module; the objects are built and wired once, in 
     voice_realtime.py    a call's speech-to-speech pipeline (xAI realtime)
     voice_parts.py       what both call pipelines share (services, transport, worker, end_call)
     media_streams.py     telephony stream manners: the provider's stop, utterance marks (heard/cut)
+    interruptions.py     an interrupted answer is remembered only as far as the caller heard it
     text_engine.py       one text turn: the model, its tool calls, repeat
     llm_client.py        the text turns' OpenAI-compatible HTTP/SSE client and request body
     llm_factory.py       the Pipecat LLM services of voice calls (create_llm_service)

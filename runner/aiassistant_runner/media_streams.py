@@ -9,11 +9,15 @@ never send a mark. `MediaStream` wraps one of them (its public `setup`/`serializ
     worker cancels the pipeline, the transport closes the socket) and, from then on, serialize
     sends nothing more;
   - `UtteranceMarks`, a processor just before the transport's output, asks for a mark after each
-    bot utterance (a TTS context: its TTSStoppedFrame); the transport sends it in order, after the
-    utterance's last audio; the provider echoes it once that audio has played, and `Playback`
-    counts the utterance as heard. An interruption (the caller speaks; Pipecat sends `clear`) cuts
-    the utterances not yet confirmed: Twilio and Telnyx echo the marks a `clear` drops too (Plivo
-    drops its checkpoints), so an echo that arrives after the interruption does not count.
+    bot utterance (a TTS context: its TTSStoppedFrame) and after each of its pieces (TTSTextFrame:
+    a sentence, or a word for a TTS with word timestamps); the transport sends them in order with
+    the audio; the provider echoes each once the audio before it has played, and `Playback`
+    counts the utterance (or piece) as heard. An interruption (the caller speaks; Pipecat sends
+    `clear`) cuts the utterances not yet confirmed: Twilio and Telnyx echo the marks a `clear`
+    drops too (Plivo drops its checkpoints), so an echo that arrives after the interruption does
+    not count. What was heard of the cut answer goes to interruptions.py, which cuts the model's
+    context back to it. (A piece's mark can precede the last ~0.16 s of its audio, which Pipecat's
+    output sends only with the next audio or at the utterance's end.)
 
 Provider         stop event    mark sent                         echo
 twilio           stop          mark {streamSid, mark.name}       mark (mark.name)
@@ -46,6 +50,7 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
+    TTSTextFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
@@ -98,19 +103,41 @@ DIALECTS: Mapping[str, Dialect] = {
 }
 
 
+@dataclass
+class Piece:
+    """One piece of an utterance as the TTS spoke it: a sentence, or a word for a TTS with word
+    timestamps (a TTSTextFrame's text)."""
+
+    text: str
+    heard: bool = False
+
+
 class Playback:
     """What the caller heard of the bot's utterances, from the provider's mark echoes. One per
     call; written by the call's pipeline (UtteranceMarks, MediaStream) only. Each utterance (by
-    its mark name) goes speaking -> sent -> heard | cut | unconfirmed."""
+    its mark name) goes speaking -> sent -> heard | cut | unconfirmed; each of its pieces has a
+    mark of its own (`utterance-N.k`), heard once echoed."""
 
     def __init__(self) -> None:
         self._states: dict[str, str] = {}
+        self._pieces: dict[str, list[Piece]] = {}  # utterance -> its pieces, in spoken order
+        self._piece_marks: dict[str, Piece] = {}  # a piece's mark name -> the piece (until echoed)
         self.echoes = 0  # marks the provider echoed (0: it may not echo at all)
+        self._cut: list[Piece] = []  # the pieces of what the last interruption cut
 
     def begin(self) -> str:
         """A new utterance; returns its mark name."""
         name = f"utterance-{len(self._states) + 1}"
         self._states[name] = "speaking"
+        self._pieces[name] = []
+        return name
+
+    def piece(self, utterance: str, text: str) -> str:
+        """A piece of `utterance` went to the transport, after its audio; returns its mark name."""
+        pieces = self._pieces[utterance]
+        pieces.append(Piece(text))
+        name = f"{utterance}.{len(pieces)}"
+        self._piece_marks[name] = pieces[-1]
         return name
 
     def sent(self, name: str) -> None:
@@ -121,17 +148,35 @@ class Playback:
     def echoed(self, name: Any) -> None:
         """The provider says the audio before mark `name` has played."""
         self.echoes += 1
-        if isinstance(name, str) and self._states.get(name) == "sent":
+        if not isinstance(name, str):
+            return
+        piece = self._piece_marks.pop(name, None)
+        if piece is not None:
+            piece.heard = True
+        elif self._states.get(name) == "sent":
             self._states[name] = "heard"
+            del self._pieces[name]  # only what may still be cut is kept
 
     def interrupted(self) -> None:
         """The bot was interrupted (Pipecat sends the provider's `clear`): what was still being
-        spoken is cut; what was sent but not confirmed is cut if the provider echoes marks."""
+        spoken is cut; what was sent but not confirmed is cut if the provider echoes marks. An
+        echo that arrives from now on (a `clear` returns the marks it dropped) is not heard."""
+        self._cut = []
         for name, state in self._states.items():
-            if state == "speaking":
+            if state == "speaking" or (state == "sent" and self.echoes):
                 self._states[name] = "cut"
+                self._cut += self._pieces.pop(name)
             elif state == "sent":
-                self._states[name] = "cut" if self.echoes else "unconfirmed"
+                self._states[name] = "unconfirmed"
+                del self._pieces[name]
+        self._piece_marks.clear()
+
+    def take_cut(self) -> list[Piece]:
+        """The pieces of the utterance(s) the last interruption cut, each saying whether it was
+        heard; empty when nothing was cut or the provider has echoed no mark (nothing is known).
+        Returned once."""
+        cut, self._cut = self._cut, []
+        return cut if self.echoes else []
 
     def counts(self) -> dict[str, int]:
         """utterances, heard, cut, unconfirmed (sent, or still speaking at the end, never confirmed)."""
@@ -213,8 +258,9 @@ class MediaStream(FrameSerializer):
 
 
 class UtteranceMarks(FrameProcessor):
-    """Asks for a mark after each bot utterance and tells `Playback` when each one began and when
-    the bot was interrupted. Passes every frame on unchanged."""
+    """Asks for a mark after each piece of a bot utterance (its TTSTextFrames, which the TTS puts
+    after their audio) and after the utterance (its TTSStoppedFrame), and tells `Playback` when
+    each one began and when the bot was interrupted. Passes every frame on unchanged."""
 
     def __init__(self, stream: MediaStream) -> None:
         super().__init__()
@@ -222,7 +268,7 @@ class UtteranceMarks(FrameProcessor):
         self._current: str | None = None  # the mark name of the utterance being spoken
         self._context: str | None = None  # its TTS context (a late frame of a cut one is ignored)
 
-    def _ours(self, frame: TTSStoppedFrame) -> bool:
+    def _ours(self, frame: TTSStoppedFrame | TTSTextFrame) -> bool:
         return self._current is not None and (frame.context_id is None or frame.context_id == self._context)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -236,12 +282,18 @@ class UtteranceMarks(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             playback.interrupted()
             self._current = self._context = None
+        elif isinstance(frame, TTSTextFrame) and frame.text.strip() and self._ours(frame):
+            assert self._current is not None
+            await self._mark(playback.piece(self._current, frame.text))
         elif isinstance(frame, TTSStoppedFrame) and self._ours(frame):
             assert self._current is not None
             name, self._current, self._context = self._current, None, None
-            mark = self._stream.dialect.mark
-            assert mark is not None  # marks() adds this processor only to streams with marks
-            await self.push_frame(MarkFrame(message=mark(self._stream.stream_id, name), mark_name=name))
+            await self._mark(name)
+
+    async def _mark(self, name: str) -> None:
+        mark = self._stream.dialect.mark
+        assert mark is not None  # marks() adds this processor only to streams with marks
+        await self.push_frame(MarkFrame(message=mark(self._stream.stream_id, name), mark_name=name))
 
 
 def playback_marks(serializer: FrameSerializer) -> list[FrameProcessor]:

@@ -81,6 +81,7 @@ def build_call_pipeline(
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
     from .fallbacks import switcher
+    from .interruptions import keep_what_was_heard
     from .llm_factory import create_llm, create_llm_service
     from .media_streams import playback_marks
     from .smart_turn import call_smart_turn
@@ -167,11 +168,12 @@ def build_call_pipeline(
             aggregators.user(),
             llm_node,
             tts,
-            *playback_marks(serializer),  # a mark after each utterance, where the provider has them
+            *playback_marks(serializer),  # marks after each piece and utterance, where the provider has them
             transport.output(),
             aggregators.assistant(),
         ]
     )
+    keep_what_was_heard(aggregators.assistant(), serializer)  # an interrupted answer: what was heard
     worker = call_worker(pipeline, services.metrics, sample_rate, extra_observers)
     worker_ref.append(worker)
     if events:

@@ -80,3 +80,29 @@ def test_playback_states() -> None:
     playback.interrupted()  # the provider echoes marks: an unconfirmed one was cut
     playback.echoed(lost)  # ... and the echo the clear returns does not make it heard
     assert playback.counts() == {"utterances": 4, "heard": 1, "cut": 2, "unconfirmed": 1}
+
+
+def test_pieces_are_heard_by_their_own_marks_and_an_interruption_hands_over_the_cut_once() -> None:
+    playback = Playback()
+    greeting = playback.begin()
+    playback.echoed(playback.piece(greeting, "Hello."))
+    playback.sent(greeting)
+    playback.echoed(greeting)
+    answer = playback.begin()
+    first, second = playback.piece(answer, "Nine. "), playback.piece(answer, "Five.")
+    assert (first, second) == (f"{answer}.1", f"{answer}.2")
+    playback.echoed(first)
+    playback.interrupted()
+    playback.echoed(second)  # returned by the clear: not heard
+    assert [(p.text, p.heard) for p in playback.take_cut()] == [("Nine. ", True), ("Five.", False)]
+    assert playback.take_cut() == []  # once
+    assert playback.counts() == {"utterances": 2, "heard": 1, "cut": 1, "unconfirmed": 0}
+
+
+def test_nothing_is_handed_over_when_the_provider_never_echoed() -> None:
+    playback = Playback()
+    answer = playback.begin()
+    playback.piece(answer, "Nine.")
+    playback.interrupted()
+    assert playback.take_cut() == []
+    assert playback.counts()["cut"] == 1  # still cut: it was being spoken

@@ -241,7 +241,16 @@ class MediaStreamCall(CallClient):
         return time.monotonic()
 
     def marks(self) -> list[Received]:
-        return [r for r in self.received if r.kind == "mark"]
+        """The marks after whole utterances (`utterance-N`)."""
+        return [r for r in self.received if r.kind == "mark" and "." not in self.mark_name(r.raw)]
+
+    def piece_marks(self) -> list[Received]:
+        """The marks after each piece (sentence) of an utterance (`utterance-N.k`)."""
+        return [r for r in self.received if r.kind == "mark" and "." in self.mark_name(r.raw)]
+
+    def echoed_utterances(self) -> list[str]:
+        """The names of the utterance marks echoed so far, in order."""
+        return [name for _, name in self.echoed if "." not in name]
 
     def encode(self, pcm: bytes) -> bytes:
         return ulaw_encode(pcm)

@@ -92,7 +92,7 @@ async def test_a_mark_follows_each_utterance_and_its_echo_means_heard(
         await stream.wait_for(lambda c: len(c.marks()) == 1)
         await stream.speak(speech_pcm(8000), silence=0.4)
         await stream.wait_for(lambda c: len(c.marks()) == 2)
-        await stream.wait_for(lambda c: len(c.echoed) == 2, timeout=5)
+        await stream.wait_for(lambda c: len(c.echoed_utterances()) == 2, timeout=5)
 
         first, second = stream.marks()
         if kind == "plivo":
@@ -107,8 +107,15 @@ async def test_a_mark_follows_each_utterance_and_its_echo_means_heard(
         assert sum(len(r.audio) for r in answer_audio) / 2 / 8000 >= 0.38
         assert stream.audio_seconds(since=second.at) == 0
         # The client echoed each mark once it had played the audio before it (real time).
-        assert [name for _, name in stream.echoed] == ["utterance-1", "utterance-2"]
-        assert stream.echoed[0][0] >= greeting_audio[0].at + 0.38
+        assert stream.echoed_utterances() == ["utterance-1", "utterance-2"]
+        echoed_at = dict((name, at) for at, name in stream.echoed)
+        assert echoed_at["utterance-1"] >= greeting_audio[0].at + 0.38
+        # Each sentence has a mark of its own, after its audio (bar what Pipecat's resampler
+        # still holds, released by the next audio or the utterance's end), before the utterance's.
+        pieces = stream.piece_marks()
+        assert [stream.mark_name(p.raw) for p in pieces] == ["utterance-1.1", "utterance-2.1"]
+        assert stream.audio_seconds(until=pieces[0].at) >= 0.2 and pieces[0].at < first.at
+        assert first.at < pieces[1].at < second.at
     line = await ended(call_log)
     assert f"serializer={kind} stream={stream.stream_id} call={stream.call_id} reason=client hung up" in line
     assert "utterances=2 heard=2 cut=0 unconfirmed=0" in line
@@ -125,7 +132,7 @@ async def test_interruption_sends_clear_and_the_cut_utterance_is_not_heard(
         fake.speech_ms = 300
         await stream.speak(speech_pcm(8000))  # the caller talks over the bot
         await stream.wait_for(lambda c: len(c.marks()) == 1)
-        await stream.wait_for(lambda c: len(c.echoed) == 1, timeout=5)
+        await stream.wait_for(lambda c: len(c.echoed_utterances()) == 1, timeout=5)
 
         first_audio = stream.audio()[0].at
         clear = next(r for r in stream.received if r.kind == "clear" and r.at > first_audio)
@@ -143,7 +150,7 @@ async def test_an_echo_that_a_clear_returns_is_not_heard(
     # caller talks: the clear drops it and Twilio echoes its mark at once. It was not heard.
     runner = await start_runner(greeting=GREETING)
     async with call("twilio", runner) as stream:
-        await stream.wait_for(lambda c: len(c.echoed) == 1)  # the greeting was heard
+        await stream.wait_for(lambda c: len(c.echoed_utterances()) == 1)  # the greeting was heard
         stream.latency = 5.0  # from now on the player lags 5 s behind (a long jitter buffer)
         fake.speech_ms = 2000
         await stream.speak(speech_pcm(8000), silence=0.4)
@@ -151,11 +158,65 @@ async def test_an_echo_that_a_clear_returns_is_not_heard(
         fake.speech_ms = 300
         await stream.speak(speech_pcm(8000))  # ... and the caller talks before it played
         await stream.wait_for(lambda c: len(c.marks()) == 3, timeout=20)
-        await stream.wait_for(lambda c: len(c.echoed) == 3, timeout=10)
+        await stream.wait_for(lambda c: len(c.echoed_utterances()) == 3, timeout=10)
         assert any(r.kind == "clear" and r.at > stream.marks()[1].at for r in stream.received)
-        assert [name for _, name in stream.echoed] == ["utterance-1", "utterance-2", "utterance-3"]
+        assert stream.echoed_utterances() == ["utterance-1", "utterance-2", "utterance-3"]
     line = await ended(call_log)
     assert "utterances=3 heard=2 cut=1 unconfirmed=0" in line
+
+
+ANSWER = "The shop opens at nine. It closes at five. On Sundays it is closed."
+
+
+def assistant_messages(fake: FakeOpenAI, request: int) -> list[str]:
+    return [m["content"] for m in fake.chat_requests()[request].body["messages"] if m["role"] == "assistant"]
+
+
+@pytest.mark.parametrize("echo_marks", [True, False])
+async def test_an_interrupted_answer_is_remembered_as_far_as_the_caller_heard_it(
+    echo_marks: bool, fake: FakeOpenAI, start_runner: StartRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each sentence plays 1.5 s, behind a 2.5 s jitter buffer: when the caller has heard the first
+    # sentence and talks, the second has long gone out (Pipecat's context has it) but not played.
+    caplog.set_level(logging.INFO, logger="aiassistant_runner.interruptions")
+    runner = await start_runner()
+    fake.speech_ms = 1500
+    fake.script(Reply(text=ANSWER), Reply(text="Anything else?"))
+    async with call("twilio", runner, latency=2.5, echo_marks=echo_marks) as stream:
+        await stream.speak(speech_pcm(8000))
+        await stream.wait_for(lambda c: len(c.piece_marks()) >= 2)  # the second sentence went out
+        if echo_marks:
+            await stream.wait_for(lambda c: [n for _, n in c.echoed] == ["utterance-1.1"], timeout=10)
+        else:
+            await stream.wait_for(lambda c: c.audio_seconds() >= 3.5, timeout=10)
+        fake.speech_ms = 300
+        await stream.speak(speech_pcm(8000))  # the caller talks over the bot
+        await wait_until(lambda: len(fake.chat_requests()) == 2)
+        assert any(r.kind == "clear" for r in stream.received)
+    if echo_marks:
+        assert assistant_messages(fake, 1) == ["The shop opens at nine."]
+        assert "the caller heard 23 of its" in caplog.text
+    else:  # nothing is known of what was heard: the context keeps what Pipecat put in it
+        (remembered,) = assistant_messages(fake, 1)
+        assert remembered.startswith("The shop opens at nine. It closes at five.")
+
+
+async def test_an_answer_cut_before_anything_was_heard_leaves_the_context(
+    fake: FakeOpenAI, start_runner: StartRunner
+) -> None:
+    runner = await start_runner(greeting=GREETING)
+    async with call("twilio", runner, latency=4.0) as stream:
+        await stream.wait_for(lambda c: [n for _, n in c.echoed] == ["utterance-1.1", "utterance-1"])
+        fake.speech_ms = 1500
+        fake.script(Reply(text=ANSWER), Reply(text="Anything else?"))
+        await stream.speak(speech_pcm(8000))
+        await stream.wait_for(lambda c: len(c.piece_marks()) >= 2)  # sent, but 4 s from playing
+        fake.speech_ms = 300
+        await stream.speak(speech_pcm(8000))
+        await wait_until(lambda: len(fake.chat_requests()) == 2)
+    # The greeting was heard and stays; the cut answer is gone, so the model does not believe it
+    # told the caller anything.
+    assert assistant_messages(fake, 1) == [GREETING]
 
 
 async def test_a_client_that_never_echoes_marks_still_talks(
