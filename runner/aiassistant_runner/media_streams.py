@@ -251,19 +251,21 @@ class MediaStream(FrameSerializer):
                     return None
         return await self.inner.deserialize(data)
 
-    def marks(self) -> list[FrameProcessor]:
+    def marks(self, pieces: bool) -> list[FrameProcessor]:
         """The processors to put just before the transport's output (none if the provider has no
-        marks)."""
-        return [UtteranceMarks(self)] if self.dialect.has_marks else []
+        marks); `pieces`: a mark after each piece of an utterance too."""
+        return [UtteranceMarks(self, pieces)] if self.dialect.has_marks else []
 
 
 class UtteranceMarks(FrameProcessor):
     """Asks for a mark after each piece of a bot utterance (its TTSTextFrames, which the TTS puts
-    after their audio) and after the utterance (its TTSStoppedFrame), and tells `Playback` when
-    each one began and when the bot was interrupted. Passes every frame on unchanged."""
+    after their audio; only if `pieces`) and after the utterance (its TTSStoppedFrame), and tells
+    `Playback` when each one began and when the bot was interrupted. Passes every frame on
+    unchanged."""
 
-    def __init__(self, stream: MediaStream) -> None:
+    def __init__(self, stream: MediaStream, pieces: bool) -> None:
         super().__init__()
+        self._pieces = pieces
         self._stream = stream
         self._current: str | None = None  # the mark name of the utterance being spoken
         self._context: str | None = None  # its TTS context (a late frame of a cut one is ignored)
@@ -282,7 +284,7 @@ class UtteranceMarks(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             playback.interrupted()
             self._current = self._context = None
-        elif isinstance(frame, TTSTextFrame) and frame.text.strip() and self._ours(frame):
+        elif self._pieces and isinstance(frame, TTSTextFrame) and frame.text.strip() and self._ours(frame):
             assert self._current is not None
             await self._mark(playback.piece(self._current, frame.text))
         elif isinstance(frame, TTSStoppedFrame) and self._ours(frame):
@@ -296,7 +298,10 @@ class UtteranceMarks(FrameProcessor):
         await self.push_frame(MarkFrame(message=mark(self._stream.stream_id, name), mark_name=name))
 
 
-def playback_marks(serializer: FrameSerializer) -> list[FrameProcessor]:
+def playback_marks(serializer: FrameSerializer, *, pieces: bool) -> list[FrameProcessor]:
     """What a call's pipeline puts just before the transport's output for `serializer`: the
-    utterance marks of a telephony stream whose provider has them, else nothing."""
-    return serializer.marks() if isinstance(serializer, MediaStream) else []
+    utterance marks of a telephony stream whose provider has them, else nothing. `pieces`: marks
+    after each sentence (or word) too, for a pipeline that cuts an interrupted answer to what was
+    heard (interruptions.py); a realtime call's provider keeps its own conversation, so it has
+    only utterance marks."""
+    return serializer.marks(pieces) if isinstance(serializer, MediaStream) else []

@@ -168,7 +168,7 @@ def build_call_pipeline(
             aggregators.user(),
             llm_node,
             tts,
-            *playback_marks(serializer),  # marks after each piece and utterance, where the provider has them
+            *playback_marks(serializer, pieces=True),  # where the provider has marks
             transport.output(),
             aggregators.assistant(),
         ]

@@ -84,7 +84,9 @@ def build_realtime_pipeline(
 
     context = LLMContext(messages=[], tools=services.tools.register(llm, builtins={END_CALL: end_call}))
     aggregators = LLMContextAggregatorPair(context)
-    marks = playback_marks(serializer)  # a mark after each utterance, where the provider has them
+    # A mark after each utterance, where the provider has them; none per sentence, since nothing is
+    # cut from a conversation the provider keeps (interruptions.py).
+    marks = playback_marks(serializer, pieces=False)
     pipeline = Pipeline(
         [transport.input(), aggregators.user(), llm, *marks, transport.output(), aggregators.assistant()]
     )

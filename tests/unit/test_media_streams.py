@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import json
 
-from pipecat.frames.frames import CancelWorkerFrame, InputDTMFFrame, InterruptionFrame
+from pipecat.frames.frames import (
+    CancelWorkerFrame,
+    Frame,
+    InputDTMFFrame,
+    InterruptionFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    TTSTextFrame,
+)
 from pipecat.serializers.plivo import PlivoFrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.tests.utils import run_test
 
-from aiassistant_runner.media_streams import DIALECTS, MediaStream, Playback
+from aiassistant_runner.media_streams import DIALECTS, MarkFrame, MediaStream, Playback, UtteranceMarks
 
 SID = "MZ00000000000000000000000000000001"
 
@@ -106,3 +115,38 @@ def test_nothing_is_handed_over_when_the_provider_never_echoed() -> None:
     playback.interrupted()
     assert playback.take_cut() == []
     assert playback.counts()["cut"] == 1  # still cut: it was being spoken
+
+
+async def utterance_frames(pieces: bool) -> list[Frame]:
+    """What UtteranceMarks passes on for one spoken utterance of two sentences (Pipecat's own
+    test pipeline)."""
+    stream = twilio()
+    sentences = [TTSTextFrame(text, text_type="sentence") for text in ("Nine.", " Then five.")]
+    for sentence in sentences:
+        sentence.context_id = "c1"
+    down, _ = await run_test(
+        UtteranceMarks(stream, pieces),
+        frames_to_send=[TTSStartedFrame(context_id="c1"), *sentences, TTSStoppedFrame(context_id="c1")],
+    )
+    return list(down)
+
+
+async def test_a_mark_follows_each_sentence_and_the_utterance() -> None:
+    down = await utterance_frames(pieces=True)
+    names = [(type(f).__name__, getattr(f, "mark_name", None)) for f in down]
+    assert names == [
+        ("TTSStartedFrame", None),
+        ("TTSTextFrame", None),
+        ("MarkFrame", "utterance-1.1"),
+        ("TTSTextFrame", None),
+        ("MarkFrame", "utterance-1.2"),
+        ("TTSStoppedFrame", None),
+        ("MarkFrame", "utterance-1"),
+    ]
+    assert isinstance(down[2], MarkFrame)
+    assert down[2].message == {"event": "mark", "streamSid": SID, "mark": {"name": "utterance-1.1"}}
+
+
+async def test_without_pieces_only_the_utterance_has_a_mark() -> None:
+    down = await utterance_frames(pieces=False)
+    assert [f.mark_name for f in down if isinstance(f, MarkFrame)] == ["utterance-1"]
