@@ -6,7 +6,10 @@ services speak (as far as the runner uses them):
   WS /v1/text-to-speech/{voice}/multi-stream-input ElevenLabs multi-context TTS: text per context in,
                                                   base64 PCM `audio` out, `isFinal` on close_context
   WS /tts/websocket                               Cartesia TTS: `transcript` messages in, `chunk`
-                                                  (base64 PCM) out, `done` when `continue` is false
+                                                  (base64 PCM) out, `done` when `continue` is false;
+                                                  with `add_timestamps`, a chunk per word, each
+                                                  followed by its `timestamps` (seconds into the
+                                                  context), as Cartesia streams them
 
 Every connection is recorded (path, query, headers, JSON messages, audio bytes) for the tests.
 """
@@ -119,6 +122,7 @@ class FakeSpeechProviders(LoopbackServer):
 
     async def _cartesia(self, request: web.Request) -> web.WebSocketResponse:
         ws, connection = await self._open(request)
+        spoken: dict[str, float] = {}  # context -> seconds of audio sent in it
         async for message in ws:
             if message.type != WSMsgType.TEXT:
                 break
@@ -129,9 +133,16 @@ class FakeSpeechProviders(LoopbackServer):
                 continue
             if data.get("transcript", "").strip():
                 rate = int(data["output_format"]["sample_rate"])
-                await ws.send_json(
-                    {"type": "chunk", "data": self._speech(rate), "context_id": context, "done": False}
-                )
+                words = data["transcript"].split() if data.get("add_timestamps") else [None]
+                share = self.speech_ms // len(words)
+                for word in words:
+                    chunk = {"type": "chunk", "context_id": context, "done": False}
+                    await ws.send_json({**chunk, "data": base64.b64encode(tone(share, rate)).decode()})
+                    start = spoken.get(context, 0.0)
+                    spoken[context] = start + share / 1000
+                    if word is not None:
+                        stamps = {"words": [word], "start": [start], "end": [spoken[context]]}
+                        await ws.send_json({**chunk, "type": "timestamps", "word_timestamps": stamps})
             if data.get("continue") is False:
                 await ws.send_json({"type": "done", "context_id": context, "done": True})
         await ws.close()
