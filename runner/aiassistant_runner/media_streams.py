@@ -116,28 +116,30 @@ class Playback:
     """What the caller heard of the bot's utterances, from the provider's mark echoes. One per
     call; written by the call's pipeline (UtteranceMarks, MediaStream) only. Each utterance (by
     its mark name) goes speaking -> sent -> heard | cut | unconfirmed; each of its pieces has a
-    mark of its own (`utterance-N.k`), heard once echoed."""
+    mark of its own (`utterance-N.k`), heard once echoed. Only the latest utterance's pieces are
+    kept: it is the answer an interruption can cut (an earlier one is already in the context)."""
 
     def __init__(self) -> None:
         self._states: dict[str, str] = {}
-        self._pieces: dict[str, list[Piece]] = {}  # utterance -> its pieces, in spoken order
+        self._latest = ""  # the latest utterance's mark name
+        self._pieces: list[Piece] = []  # its pieces, in spoken order
         self._piece_marks: dict[str, Piece] = {}  # a piece's mark name -> the piece (until echoed)
         self.echoes = 0  # marks the provider echoed (0: it may not echo at all)
         self._cut: list[Piece] = []  # the pieces of what the last interruption cut
 
     def begin(self) -> str:
         """A new utterance; returns its mark name."""
-        name = f"utterance-{len(self._states) + 1}"
+        name = self._latest = f"utterance-{len(self._states) + 1}"
         self._states[name] = "speaking"
-        self._pieces[name] = []
+        self._pieces, self._piece_marks = [], {}
         return name
 
-    def piece(self, utterance: str, text: str) -> str:
-        """A piece of `utterance` went to the transport, after its audio; returns its mark name."""
-        pieces = self._pieces[utterance]
-        pieces.append(Piece(text))
-        name = f"{utterance}.{len(pieces)}"
-        self._piece_marks[name] = pieces[-1]
+    def piece(self, text: str) -> str:
+        """A piece of the latest utterance went to the transport, after its audio; returns its mark
+        name."""
+        self._pieces.append(Piece(text))
+        name = f"{self._latest}.{len(self._pieces)}"
+        self._piece_marks[name] = self._pieces[-1]
         return name
 
     def sent(self, name: str) -> None:
@@ -155,26 +157,23 @@ class Playback:
             piece.heard = True
         elif self._states.get(name) == "sent":
             self._states[name] = "heard"
-            del self._pieces[name]  # only what may still be cut is kept
 
     def interrupted(self) -> None:
         """The bot was interrupted (Pipecat sends the provider's `clear`): what was still being
         spoken is cut; what was sent but not confirmed is cut if the provider echoes marks. An
         echo that arrives from now on (a `clear` returns the marks it dropped) is not heard."""
-        self._cut = []
         for name, state in self._states.items():
             if state == "speaking" or (state == "sent" and self.echoes):
                 self._states[name] = "cut"
-                self._cut += self._pieces.pop(name)
             elif state == "sent":
                 self._states[name] = "unconfirmed"
-                del self._pieces[name]
-        self._piece_marks.clear()
+        self._cut = self._pieces if self._states.get(self._latest) == "cut" else []
+        self._pieces, self._piece_marks = [], {}
 
     def take_cut(self) -> list[Piece]:
-        """The pieces of the utterance(s) the last interruption cut, each saying whether it was
-        heard; empty when nothing was cut or the provider has echoed no mark (nothing is known).
-        Returned once."""
+        """The pieces of the latest utterance if the last interruption cut it, each saying whether
+        it was heard; empty when nothing was cut or the provider has echoed no mark (nothing is
+        known). Returned once."""
         cut, self._cut = self._cut, []
         return cut if self.echoes else []
 
@@ -265,7 +264,7 @@ class UtteranceMarks(FrameProcessor):
 
     def __init__(self, stream: MediaStream, pieces: bool) -> None:
         super().__init__()
-        self._pieces = pieces
+        self._mark_pieces = pieces
         self._stream = stream
         self._current: str | None = None  # the mark name of the utterance being spoken
         self._context: str | None = None  # its TTS context (a late frame of a cut one is ignored)
@@ -284,9 +283,10 @@ class UtteranceMarks(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             playback.interrupted()
             self._current = self._context = None
-        elif self._pieces and isinstance(frame, TTSTextFrame) and frame.text.strip() and self._ours(frame):
-            assert self._current is not None
-            await self._mark(playback.piece(self._current, frame.text))
+        elif (
+            self._mark_pieces and isinstance(frame, TTSTextFrame) and frame.text.strip() and self._ours(frame)
+        ):
+            await self._mark(playback.piece(frame.text))
         elif isinstance(frame, TTSStoppedFrame) and self._ours(frame):
             assert self._current is not None
             name, self._current, self._context = self._current, None, None

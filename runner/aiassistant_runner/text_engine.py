@@ -4,10 +4,9 @@ A turn asks the chain's models (models.py) through llm_client.py — streamed wh
 the answer as it comes (`on_text`: a `stream: true` request), else for the whole answer at once —
 with the assistant's instruction first, the spec tools (and `stop_service`, for tasks) offered,
 until the model answers without tool calls (or calls `stop_service`), or the round limit cuts it
-off. Tool calls of one round run
-concurrently through the ToolRunner. System messages at the head of the history (a client's, a
-task's parameters) are appended to the assistant's instruction for that request: one system message,
-ours first.
+off. Tool calls of one round run concurrently through the ToolRunner. System messages at the head
+of the history (a client's, a task's parameters) are appended to the assistant's instruction for
+that request: one system message, ours first.
 Why no Pipecat pipeline here: a text turn has no audio, interruptions or aggregation to schedule;
 one pipeline per request costs several tasks, a StartFrame round and a new HTTP client, where one
 client shared by every conversation serves the same request at a fraction of the cost.

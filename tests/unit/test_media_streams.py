@@ -94,11 +94,11 @@ def test_playback_states() -> None:
 def test_pieces_are_heard_by_their_own_marks_and_an_interruption_hands_over_the_cut_once() -> None:
     playback = Playback()
     greeting = playback.begin()
-    playback.echoed(playback.piece(greeting, "Hello."))
+    playback.echoed(playback.piece("Hello."))
     playback.sent(greeting)
     playback.echoed(greeting)
     answer = playback.begin()
-    first, second = playback.piece(answer, "Nine. "), playback.piece(answer, "Five.")
+    first, second = playback.piece("Nine. "), playback.piece("Five.")
     assert (first, second) == (f"{answer}.1", f"{answer}.2")
     playback.echoed(first)
     playback.interrupted()
@@ -110,8 +110,8 @@ def test_pieces_are_heard_by_their_own_marks_and_an_interruption_hands_over_the_
 
 def test_nothing_is_handed_over_when_the_provider_never_echoed() -> None:
     playback = Playback()
-    answer = playback.begin()
-    playback.piece(answer, "Nine.")
+    playback.begin()
+    playback.piece("Nine.")
     playback.interrupted()
     assert playback.take_cut() == []
     assert playback.counts()["cut"] == 1  # still cut: it was being spoken
