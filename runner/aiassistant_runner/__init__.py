@@ -5,6 +5,7 @@ Where things are (one role per module; the objects are built and wired once, in 
     __main__.py          the `aiassistant-runner` command: load and check the config, serve, drain
     wiring.py            every object of the process, built once (Runner, build_runner)
     app.py               the FastAPI app: routes, probes, metrics endpoint, access middleware
+    text_routes.py       the text endpoints' POSTs, served ahead of the router (less CPU per turn)
     endpoints.py         the list of routes (--help, app.py's readers; a test checks it is the app's)
     chat_completions.py  POST /v1/chat/completions (OpenAI-compatible text conversations)
     chat_parameters.py   its request parameters: which are honoured, validated; response_format
@@ -28,6 +29,7 @@ Where things are (one role per module; the objects are built and wired once, in 
     access.py            who may call: tokens, Twilio signatures, stream tokens
     sessions.py          admission: capacity, drain, session counts
     bounds.py            request size, depth and time limits
+    json_codec.py        the text path's JSON (orjson; the standard library where orjson has no answer)
     key_check.py         the start-up check of each provider key
     metrics.py           Prometheus metrics
     logs.py              logging setup with secret redaction

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.websockets import WebSocketState
 
 from aiassistant_contract.runner_config import SERIALIZERS
@@ -34,10 +34,12 @@ from aiassistant_contract.runner_config import SERIALIZERS
 from . import __version__
 from .access import SUBPROTOCOL, AccessMiddleware, Refused
 from .chat_completions import chat_completions
+from .json_codec import JSONResponse
 from .model_list import ModelList
 from .openai_errors import install_error_handlers, openai_error
 from .sessions import CapacityError
 from .tasks import run_task
+from .text_routes import TextRoutes
 from .voice_calls import WS_POLICY_VIOLATION, handle_call  # light: the voice stack loads on the first call
 from .wiring import Runner
 
@@ -85,8 +87,6 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
         # whether a provider is configured.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    app.add_middleware(AccessMiddleware, access=access)
-    install_error_handlers(app)
     model_list = ModelList(runner.text.models, created=int(time.time()))
 
     @app.get("/healthz")
@@ -109,12 +109,8 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    # The text endpoints are plain Starlette routes: they read the request themselves, and FastAPI's
-    # per-request parameter solving was a tenth of a text turn's CPU (docs/performance.md).
     async def chat(request: Request) -> Response:
         return await chat_completions(request, runner.text, sessions, config.limits)
-
-    app.add_route("/v1/chat/completions", chat, methods=["POST"])
 
     @app.get("/v1/models")
     async def models() -> JSONResponse:
@@ -135,7 +131,15 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
     async def tasks(request: Request) -> Response:
         return await run_task(request, runner.text, sessions, config)
 
-    app.add_route("/v1/tasks", tasks, methods=["POST"])
+    # The text endpoints' POSTs are answered ahead of the router (text_routes.py); the routes are
+    # also the router's, for its 405 to other methods and for the endpoint list.
+    text_routes = {"/v1/chat/completions": chat, "/v1/tasks": tasks}
+    for path, endpoint in text_routes.items():
+        app.add_route(path, endpoint, methods=["POST"])
+    # Added last, so it runs first: access, then the text endpoints, then the rest of the app.
+    app.add_middleware(TextRoutes, endpoints=text_routes)
+    app.add_middleware(AccessMiddleware, access=access)
+    install_error_handlers(app)
 
     @app.websocket("/v1/calls/{serializer}")
     async def calls(websocket: WebSocket, serializer: str) -> None:

@@ -34,21 +34,22 @@ own provider key from the pod's env).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from aiassistant_contract.runner_config import LimitsConfig
 
+from . import json_codec
 from .bounds import BodyTooLarge, ClientGone, json_depth, read_body, until_done
 from .chat_parameters import CLIENT_TOOL_FIELDS, request_options
+from .json_codec import JSONResponse
 from .models import Model
 from .openai_errors import RequestError, error_body, openai_error
 from .sessions import CapacityError, Sessions
@@ -77,7 +78,7 @@ async def read_json_object(request: Request, limits: LimitsConfig | None = None)
     limits = limits or LimitsConfig()
     raw = await read_body(request, limits.max_body_bytes)
     try:
-        body = json.loads(raw)
+        body = json_codec.loads(raw)
     except RecursionError:
         raise RequestError(
             None, f"the request body is nested deeper than {limits.max_json_depth} levels"
@@ -217,7 +218,7 @@ async def chat_completions(
         return openai_error(400, str(err), param=err.param)
     except BodyTooLarge as err:
         return too_large(err)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{secrets.token_hex(16)}"
     created = int(time.time())
     if chat.stream:
         # Refuse before the 200 goes out; the session itself is held by the stream generator, so
@@ -271,7 +272,7 @@ async def _stream(
     chat: ChatRequest,
     completion_id: str,
     created: int,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[bytes]:
     head = {
         "id": completion_id,
         "object": "chat.completion.chunk",
@@ -283,10 +284,10 @@ async def _stream(
 
     answer = TurnResult()
 
-    def event(delta: dict[str, Any], finish: str | None = None) -> str:
+    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
         head["model"] = answered_by(answer, engine)  # a fallback may answer
         chunk = {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        return f"data: {json.dumps(chunk)}\n\n"
+        return b"data: " + json_codec.dumps(chunk) + b"\n\n"
 
     try:
         async with sessions.open("text") as session:
@@ -324,12 +325,12 @@ async def _stream(
                 session.fail()
             yield event({}, finish_reason(result))
             if chat.include_usage:
-                yield f"data: {json.dumps({**head, 'choices': [], 'usage': usage(result)})}\n\n"
-            yield "data: [DONE]\n\n"
+                yield b"data: " + json_codec.dumps({**head, "choices": [], "usage": usage(result)}) + b"\n\n"
+            yield b"data: [DONE]\n\n"
     except CapacityError as err:  # admitted by the check above, refused a moment later
         yield _error_event(str(err), "service_unavailable")
 
 
-def _error_event(message: str, type_: str) -> str:
+def _error_event(message: str, type_: str) -> bytes:
     # The openai client raises APIError on an SSE event carrying an `error` object.
-    return f"data: {json.dumps(error_body(message, type_))}\n\n"
+    return b"data: " + json_codec.dumps(error_body(message, type_)) + b"\n\n"

@@ -27,7 +27,6 @@ about 5.5 ms CPU per turn against 0.8 ms here (benchmarks/llm_turn.py, docs/perf
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ import aiohttp
 
 from aiassistant_contract.engines import REASONING_EFFORT_PARAMETER
 
+from . import json_codec
 from .fallbacks import failover_status
 from .llm_policy import LLMPolicy
 from .models import Model
@@ -109,21 +109,25 @@ class LLMClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            # No cookie jar: a provider's cookies (e.g. a CDN's) must not pass between conversations.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def chunks(self, model: Model, body: Mapping[str, Any]) -> AsyncGenerator[dict[str, Any]]:
         """POST `body` to the model's endpoint, retrying per the policy; yield the answer as
         streamed chunks: the SSE chunks of a streamed body, else the whole answer as one chunk."""
         url = f"{model.endpoint}/chat/completions"
-        headers = {"Authorization": f"Bearer {model.key}"}
+        headers = {"Authorization": f"Bearer {model.key}", "Content-Type": "application/json"}
+        data = json_codec.dumps(body)
         streamed = bool(body.get("stream"))
         timeout = self._stream_timeout if streamed else self._whole_answer_timeout
         policy = self.policy
         for attempt in range(policy.max_retries + 1):
             last = attempt == policy.max_retries
             try:
-                response = await self._http().post(url, json=body, headers=headers, timeout=timeout)
+                response = await self._http().post(url, data=data, headers=headers, timeout=timeout)
             except (aiohttp.ClientConnectionError, TimeoutError) as err:
                 if last:
                     raise LLMTurnError(type(err).__name__, failover=True) from None
@@ -166,7 +170,7 @@ async def _sse_chunks(response: aiohttp.ClientResponse) -> AsyncGenerator[dict[s
         if data == b"[DONE]":
             return
         try:
-            chunk = json.loads(data)
+            chunk = json_codec.loads(data)
         except (ValueError, RecursionError):
             raise LLMProtocolError("a stream event that is not JSON") from None
         if not isinstance(chunk, dict) or "error" in chunk:
@@ -195,7 +199,7 @@ async def _read_json(response: aiohttp.ClientResponse) -> Any:
     """A whole answer's JSON, at most MAX_ANSWER_BYTES."""
     data = await _read_bounded(response)
     try:
-        return json.loads(data)
+        return json_codec.loads(data)
     except (ValueError, RecursionError):
         raise LLMProtocolError("an answer that is not JSON") from None
 

@@ -29,7 +29,7 @@ import uuid
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from aiassistant_contract.runner_config import STOP_SERVICE, RunnerConfig, key_value_lines
 
@@ -42,6 +42,7 @@ from .chat_completions import (
     too_large,
     unavailable,
 )
+from .json_codec import JSONResponse
 from .sessions import CapacityError, Sessions
 from .text_engine import TextEngine, TurnResult
 

@@ -137,6 +137,34 @@ async def test_an_unhandled_exception_and_fastapi_validation_answer_openai_error
         assert (await client.get("/v1/typed", params={"count": "3"})).json() == {"count": 3}
 
 
+class BrokenEngine(TextEngine):
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug, with internal details: /etc/secret")
+
+
+async def test_a_bug_in_a_text_endpoint_answers_an_openai_500(fake: FakeOpenAI) -> None:
+    """The text endpoints' POSTs are served ahead of the router (text_routes.py), still inside the
+    app's error handling: an unhandled exception is a 500 without its details, and is logged."""
+    config = RunnerConfig.model_validate(
+        {"engineModel": "grok.grok-3", "baseURL": fake.base_url, "access": {"anonymous": True}}
+    )
+    wired = build_runner(config, environ={"XAI_API_KEY": XAI_KEY}, drain_seconds=1)
+    text = BrokenEngine(config, wired.text.models, wired.tools, wired.metrics, wired.llm_client)
+    served = await serve(create_app(dataclasses.replace(wired, text=text), prewarm=False))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}") as client:
+            for path, body in (("/v1/chat/completions", ASK), ("/v1/tasks", {"input": "check"})):
+                error = assert_openai_error(await client.post(path, json=body), 500)
+                assert error == {
+                    "message": "internal error",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+    finally:
+        await served.stop()
+
+
 # -- request parameters ----------------------------------------------------------------------------
 
 SCHEMA = {"type": "object", "properties": {"opens": {"type": "string"}}, "required": ["opens"]}
