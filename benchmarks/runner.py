@@ -1,4 +1,4 @@
-"""Runner benchmarks, one command, JSON on stdout: `python benchmarks/runner.py` (about a minute).
+"""Runner benchmarks, one command, JSON on stdout: `python benchmarks/runner.py` (3-4 minutes; `--levels 200 800` about two).
 
 (a) cold start: the real `aiassistant-runner` process, from spawn to /readyz 200, and its RSS then;
     baseline = a bare FastAPI + uvicorn app with one /readyz route, started the same way in the same
