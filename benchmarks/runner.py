@@ -1,4 +1,5 @@
-"""Runner benchmarks, one command, JSON on stdout: `python benchmarks/runner.py` (3-4 minutes; `--levels 200 800` about two).
+"""Runner benchmarks, one command, JSON on stdout: `python benchmarks/runner.py` (3-4 minutes;
+`--skip cold_start voice auth --levels 200 800` about two).
 
 (a) cold start: the real `aiassistant-runner` process, from spawn to /readyz 200, and its RSS then;
     baseline = a bare FastAPI + uvicorn app with one /readyz route, started the same way in the same
