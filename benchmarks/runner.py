@@ -57,6 +57,7 @@ THINK_SECONDS = 1.0  # a user's pause between turns
 TURNS = 3  # turns per conversation per run
 LEVELS = (1, 50, 100, 200, 400, 800)
 REPEAT = 5  # runs per level; the level reports their medians
+WORKERS = (1, 2)  # (b): runners of one and of two worker processes, measured in turn
 CALM_STEAL_PCT = 5.0  # a run whose halves both had at most this steal is "calm" (added_p99_ms_calm_runs)
 
 BASELINE_APP = """
@@ -84,9 +85,17 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (contention-proof cost, unlike latency)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its live children (a runner's workers) so far
+    (contention-proof cost, unlike latency)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def steal_ticks() -> int:
@@ -132,10 +141,12 @@ def start_fake(port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_runner(fake_port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_runner(
+    fake_port: int, workdir: Path, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
-    config = {"name": "bench", "engineModel": "grok.grok-3", "maxSessionsPerPod": 10_000}
-    path = workdir / "config.json"
+    config = {"name": "bench", "engineModel": "grok.grok-3", "maxSessionsPerPod": 10_000, "workers": workers}
+    path = workdir / f"config-{port}.json"
     path.write_text(json.dumps(config))
     env = {
         **os.environ,
@@ -151,6 +162,8 @@ def start_runner(fake_port: int, workdir: Path) -> tuple[subprocess.Popen[bytes]
         env=env,
     )
     ready = wait_http(f"http://127.0.0.1:{port}/readyz", proc) - started
+    if workers > 1:
+        time.sleep(1.5)  # the first worker answered: let the others finish their start too
     return proc, f"http://127.0.0.1:{port}", ready
 
 
@@ -236,64 +249,54 @@ def bench_concurrency(
     levels_to_run: tuple[int, ...] = LEVELS,
     sweep: bool = True,
     repeat: int = REPEAT,
+    workers: tuple[int, ...] = WORKERS,
 ) -> dict[str, Any]:
     """`sweep`: stop at the first level whose p99 is over twice the lowest level's (the default
     run); False runs every level of `levels_to_run` (e.g. `--levels 200 800`). Each level runs
-    `repeat` times (straight, then through the runner, each time); a level reports the median of
-    its repeats and lists them: on shared cores one run's p99 can be a neighbour's stall."""
+    `repeat` times: straight, then through a runner of each of `workers` processes in turn; a
+    level reports the median of its repeats and lists them: on shared cores one run's p99 can be a
+    neighbour's stall. One result per runner, keyed `workers_<n>`."""
     load_before = os.getloadavg()[0]
-    proc, runner_url, _ = start_runner(fake_port, workdir)
+    runners = {n: start_runner(fake_port, workdir, n) for n in workers}
     direct_url = f"http://127.0.0.1:{fake_port}/v1/chat/completions"
-    via_url = f"{runner_url}/v1/chat/completions"
-    levels: list[dict[str, Any]] = []
-    med = statistics.median
+    levels: dict[int, list[dict[str, Any]]] = {n: [] for n in workers}
     try:
-        asyncio.run(run_level(via_url, 5))  # warm the runner's connection pool and code paths
+        for _, url, _ in runners.values():  # warm each runner's connection pool and code paths
+            asyncio.run(run_level(f"{url}/v1/chat/completions", 5 * max(workers)))
         for sessions in levels_to_run:
-            runs = []
+            runs: dict[int, list[dict[str, Any]]] = {n: [] for n in workers}
             for _ in range(repeat):
                 stolen, started = steal_ticks(), time.monotonic()
                 direct = asyncio.run(run_level(direct_url, sessions))
                 stolen_direct, seconds_direct = steal_ticks() - stolen, time.monotonic() - started
-                cpu, stolen, started = cpu_seconds(proc.pid), steal_ticks(), time.monotonic()
-                via = asyncio.run(run_level(via_url, sessions))
-                cpu = cpu_seconds(proc.pid) - cpu
-                stolen_via, seconds_via = steal_ticks() - stolen, time.monotonic() - started
-                run = {
-                    "fake_p50_ms": pct(direct, 0.5) * 1000,
-                    "fake_p99_ms": pct(direct, 0.99) * 1000,
-                    "runner_p50_ms": pct(via, 0.5) * 1000,
-                    "runner_p99_ms": pct(via, 0.99) * 1000,
-                    "runner_cpu_ms_per_turn": cpu * 1000 / len(via),
-                }
-                run["added_p50_ms"] = run["runner_p50_ms"] - run["fake_p50_ms"]
-                run["added_p99_ms"] = run["runner_p99_ms"] - run["fake_p99_ms"]
-                run["steal_pct_fake"] = steal_percent(stolen_direct, seconds_direct)
-                run["steal_pct_runner"] = steal_percent(stolen_via, seconds_via)
-                runs.append(run)
-            level: dict[str, Any] = {"sessions": sessions}
-            for key in runs[0]:
-                level[key] = round(med(r[key] for r in runs), 2 if "cpu" in key else 1)
-            level["added_p99_ms_each_run"] = [round(r["added_p99_ms"], 1) for r in runs]
-            # CPU the hypervisor gave other guests during each run (fake alone, then through the runner).
-            level["steal_pct_each_run"] = [[r["steal_pct_fake"], r["steal_pct_runner"]] for r in runs]
-            calm = [
-                r["added_p99_ms"]
-                for r in runs
-                if max(r["steal_pct_fake"], r["steal_pct_runner"]) <= CALM_STEAL_PCT
-            ]
-            level["added_p99_ms_calm_runs"] = round(med(calm), 1) if calm else None
-            level["calm_runs"] = len(calm)
-            levels.append(level)
-            print(json.dumps(level), file=sys.stderr)
-            if sweep and level["runner_p99_ms"] > 2 * levels[0]["runner_p99_ms"]:
+                for n, (proc, url, _) in runners.items():
+                    cpu, stolen, started = cpu_seconds(proc.pid), steal_ticks(), time.monotonic()
+                    via = asyncio.run(run_level(f"{url}/v1/chat/completions", sessions))
+                    cpu = cpu_seconds(proc.pid) - cpu
+                    stolen_via, seconds_via = steal_ticks() - stolen, time.monotonic() - started
+                    run = {
+                        "fake_p50_ms": pct(direct, 0.5) * 1000,
+                        "fake_p99_ms": pct(direct, 0.99) * 1000,
+                        "runner_p50_ms": pct(via, 0.5) * 1000,
+                        "runner_p99_ms": pct(via, 0.99) * 1000,
+                        "runner_cpu_ms_per_turn": cpu * 1000 / len(via),
+                    }
+                    run["added_p50_ms"] = run["runner_p50_ms"] - run["fake_p50_ms"]
+                    run["added_p99_ms"] = run["runner_p99_ms"] - run["fake_p99_ms"]
+                    run["steal_pct_fake"] = steal_percent(stolen_direct, seconds_direct)
+                    run["steal_pct_runner"] = steal_percent(stolen_via, seconds_via)
+                    runs[n].append(run)
+            for n in workers:
+                level = summarize(sessions, runs[n])
+                levels[n].append(level)
+                print(json.dumps({"workers": n, **level}), file=sys.stderr)
+            first = levels[workers[0]]
+            if sweep and first[-1]["runner_p99_ms"] > 2 * first[0]["runner_p99_ms"]:
                 break
     finally:
-        stop(proc)
-    within = [lv["sessions"] for lv in levels if lv["runner_p99_ms"] <= 2 * levels[0]["runner_p99_ms"]]
-    at_200 = next((lv for lv in levels if lv["sessions"] == 200), None)
-    at_800 = next((lv for lv in levels if lv["sessions"] == 800), None)
-    return {
+        for proc, _, _ in runners.values():
+            stop(proc)
+    result: dict[str, Any] = {
         # The machine's 1-minute load average around the sweep: on shared cores, latencies measured
         # with a load far above the core count say more about the neighbours than the runner.
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
@@ -301,10 +304,40 @@ def bench_concurrency(
         "think_s": THINK_SECONDS,
         "turns_per_conversation": TURNS,
         "repeats_per_level": repeat,
+    }
+    for n in workers:
+        result[f"workers_{n}"] = figures(levels[n])
+    return result
+
+
+def summarize(sessions: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One level of one runner: the medians of its runs, each run's p99 and steal."""
+    med = statistics.median
+    level: dict[str, Any] = {"sessions": sessions}
+    for key in runs[0]:
+        level[key] = round(med(r[key] for r in runs), 2 if "cpu" in key else 1)
+    level["added_p99_ms_each_run"] = [round(r["added_p99_ms"], 1) for r in runs]
+    # CPU the hypervisor gave other guests during each run (fake alone, then through the runner).
+    level["steal_pct_each_run"] = [[r["steal_pct_fake"], r["steal_pct_runner"]] for r in runs]
+    calm = [
+        r["added_p99_ms"] for r in runs if max(r["steal_pct_fake"], r["steal_pct_runner"]) <= CALM_STEAL_PCT
+    ]
+    level["added_p99_ms_calm_runs"] = round(med(calm), 1) if calm else None
+    level["calm_runs"] = len(calm)
+    return level
+
+
+def figures(levels: list[dict[str, Any]]) -> dict[str, Any]:
+    """The headline figures of one runner's levels."""
+    within = [lv["sessions"] for lv in levels if lv["runner_p99_ms"] <= 2 * levels[0]["runner_p99_ms"]]
+    at_200 = next((lv for lv in levels if lv["sessions"] == 200), None)
+    at_800 = next((lv for lv in levels if lv["sessions"] == 800), None)
+    return {
         "levels": levels,
         "added_p50_ms_at_200": at_200 and at_200["added_p50_ms"],
         "added_p99_ms_at_200": at_200 and at_200["added_p99_ms"],
         "added_p99_ms_at_800": at_800 and at_800["added_p99_ms"],
+        "added_p99_ms_at_800_calm_runs": at_800 and at_800["added_p99_ms_calm_runs"],
         "max_sessions_p99_within_2x": max(within),
         # Turns one core can serve per second at the measured CPU cost (noise-free capacity view).
         "runner_turns_per_cpu_second": round(
@@ -429,6 +462,13 @@ def main() -> None:
         type=int,
         help=f"(b) only: run these concurrency levels, all of them, no sweep stop (default {LEVELS})",
     )
+    parser.add_argument(
+        "--workers",
+        nargs="+",
+        type=int,
+        default=list(WORKERS),
+        help=f"(b) only: a runner of each of these many worker processes, in turn (default {WORKERS})",
+    )
     args = parser.parse_args()
     if args.serve_fake:
         serve_fake(args.serve_fake)
@@ -443,13 +483,14 @@ def main() -> None:
             if "cold_start" not in args.skip:
                 result["cold_start"] = bench_cold_start(fake_port, Path(tmp))
             if "concurrency" not in args.skip:
-                if args.levels:
-                    levels = bench_concurrency(
-                        fake_port, Path(tmp), tuple(args.levels), sweep=False, repeat=args.repeat
-                    )
-                else:
-                    levels = bench_concurrency(fake_port, Path(tmp), repeat=args.repeat)
-                result["concurrency"] = levels
+                result["concurrency"] = bench_concurrency(
+                    fake_port,
+                    Path(tmp),
+                    tuple(args.levels) if args.levels else LEVELS,
+                    sweep=not args.levels,
+                    repeat=args.repeat,
+                    workers=tuple(args.workers),
+                )
     finally:
         stop(fake)
     if "auth" not in args.skip:

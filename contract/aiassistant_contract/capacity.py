@@ -17,6 +17,7 @@ libraries; a call ~4x for what the benchmark does not exercise (a WebSocket spee
 TLS context, ~0.8 MB per connection, which Pipecat's services take no way to share; a long call's
 growing context and buffers). Realtime calls (no VAD, STT or TTS in the runner) are counted as
 pipeline calls. Text conversations and tasks are one HTTP request each, tens of kB: not counted.
+A runner of `workers` processes (runner/aiassistant_runner/workers.py) pays the base once in each.
 """
 
 from __future__ import annotations
@@ -67,12 +68,13 @@ def call_mib(smart_turn: bool) -> int:
     return VOICE_CALL_MIB + (SMART_TURN_CALL_MIB if smart_turn else 0)
 
 
-def calls_that_fit(memory_limit: int | str, smart_turn: bool) -> int:
-    """How many concurrent calls a runner with this memory limit holds (0: not even the base)."""
-    free = quantity_bytes(memory_limit) - base_mib(smart_turn) * MIB
+def calls_that_fit(memory_limit: int | str, smart_turn: bool, workers: int = 1) -> int:
+    """How many concurrent calls a runner of `workers` processes with this memory limit holds
+    (0: not even the bases)."""
+    free = quantity_bytes(memory_limit) - workers * base_mib(smart_turn) * MIB
     return max(0, free // (call_mib(smart_turn) * MIB))
 
 
-def memory_needed_mib(calls: int, smart_turn: bool) -> int:
-    """The memory limit `calls` concurrent calls need, MiB."""
-    return base_mib(smart_turn) + calls * call_mib(smart_turn)
+def memory_needed_mib(calls: int, smart_turn: bool, workers: int = 1) -> int:
+    """The memory limit `calls` concurrent calls need in a runner of `workers` processes, MiB."""
+    return workers * base_mib(smart_turn) + calls * call_mib(smart_turn)

@@ -35,6 +35,7 @@ CONFIG_ENV = "AIASSISTANT_CONFIG"
 DRAIN_SECONDS_ENV = "AIASSISTANT_DRAIN_SECONDS"
 LOG_LEVEL_ENV = "AIASSISTANT_LOG_LEVEL"
 PORT = 8000
+MAX_WORKERS = 16  # runner processes per pod (workers.py); more cores are better spent on more pods
 # Access credentials (from Secrets, never in the config): bearer tokens one per line, and the
 # Twilio auth token that signs media stream upgrades (access.py in the runner checks them).
 ACCESS_TOKENS_ENV = "AIASSISTANT_ACCESS_TOKENS"
@@ -301,6 +302,12 @@ class RunnerConfig(CamelModel):
     transport: TransportConfig = Field(default_factory=TransportConfig)
     playground: bool = Field(
         default=False, description="Serve the browser playground page at GET /playground."
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_WORKERS,
+        description="Runner processes per pod, on one port: each is an event loop on a core of its own.",
     )
     max_sessions_per_pod: int = Field(default=20, ge=1, le=10_000, description="/readyz is 503 at this many.")
     max_call_seconds: int = Field(default=1800, ge=10, le=86_400, description="A call ends after this long.")

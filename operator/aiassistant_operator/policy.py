@@ -59,8 +59,8 @@ def capacity_problem(spec: AIAssistantSpec, settings: Settings) -> str | None:
     limit = (runner_resources(spec, settings).get("limits") or {}).get("memory")
     if limit is None or not takes_calls(spec):
         return None
-    calls = spec.max_sessions_per_pod
-    fit = calls_that_fit(limit, spec.smart_turn)
+    calls, workers = spec.max_sessions_per_pod, spec.workers
+    fit = calls_that_fit(limit, spec.smart_turn, workers)
     if calls <= fit:
         return None
     where = (
@@ -69,12 +69,15 @@ def capacity_problem(spec: AIAssistantSpec, settings: Settings) -> str | None:
         else f"the operator's default runner memory limit ({RUNNER_RESOURCES_ENV}, helm value runnerResources)"
     )
     smart = " with smartTurn" if spec.smart_turn else ""
+    base = f"{base_mib(spec.smart_turn)} MiB"
+    if workers > 1:
+        base = f"{base} in each of its {workers} worker processes (spec.workers),"
     return (
         f"spec.maxSessionsPerPod: {calls} concurrent calls do not fit the runner's memory limit {limit} "
-        f"({where}): a runner{smart} takes {base_mib(spec.smart_turn)} MiB plus "
+        f"({where}): a runner{smart} takes {base} plus "
         f"{call_mib(spec.smart_turn)} MiB per call, so {limit} fits at most {fit}; set "
         f"spec.maxSessionsPerPod to at most {fit} or spec.resources.limits.memory to at least "
-        f"{memory_needed_mib(calls, spec.smart_turn)}Mi"
+        f"{memory_needed_mib(calls, spec.smart_turn, workers)}Mi"
     )
 
 

@@ -3,6 +3,8 @@
 Where things are (one role per module; the objects are built and wired once, in wiring.py):
 
     __main__.py          the `aiassistant-runner` command: load and check the config, serve, drain
+    server.py            the listening socket, and uvicorn with a drain on SIGTERM (one process)
+    workers.py           `workers: N`: N such processes on the one socket, supervised
     wiring.py            every object of the process, built once (Runner, build_runner)
     app.py               the FastAPI app: routes, probes, metrics endpoint, access middleware
     text_routes.py       the text endpoints' POSTs, served ahead of the router (less CPU per turn)
@@ -28,6 +30,7 @@ Where things are (one role per module; the objects are built and wired once, in 
     tools.py             spec tools as webhooks, built-in tools' schemas
     access.py            who may call: tokens, Twilio signatures, stream tokens
     sessions.py          admission: capacity, drain, session counts
+    pod_sessions.py      the session count of all the pod's worker processes (shared memory)
     bounds.py            request size, depth and time limits
     json_codec.py        the text path's JSON (orjson; the standard library where orjson has no answer)
     key_check.py         the start-up check of each provider key

@@ -23,6 +23,8 @@ a port another process holds exits 4 with one line naming HOST:PORT, and nothing
 SIGTERM drains: /readyz answers 503, new sessions are refused, active ones get up to the grace
 period (--drain-seconds, env AIASSISTANT_DRAIN_SECONDS; default: the longest a session may last,
 maxCallSeconds or taskTimeoutSeconds, so none is cut) to finish, then exit 0.
+With `workers` over 1 (the config's, or --workers) this process supervises that many worker
+processes on the one socket (workers.py); the checks above run once, here, before any starts.
 `--help` lists the env vars (from the contract's tables), the endpoints (endpoints.py) and the exit codes.
 """
 
@@ -30,19 +32,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import os
-import signal
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-import uvicorn
 import yaml
 from pydantic import ValidationError
 
@@ -60,6 +57,7 @@ from aiassistant_contract.runner_config import (
     CONFIG_ENV,
     DRAIN_SECONDS_ENV,
     LOG_LEVEL_ENV,
+    MAX_WORKERS,
     PORT,
     TWILIO_AUTH_TOKEN_ENV,
     RunnerConfig,
@@ -71,8 +69,9 @@ from aiassistant_contract.urls import check_urls
 from . import __version__, key_check
 from .endpoints import endpoint_lines
 from .logs import setup_logging
-from .sessions import Sessions
+from .server import ListenError, listen_socket, serve
 from .wiring import build_runner
+from .workers import WorkerPlan, supervise
 
 log = logging.getLogger("aiassistant_runner")
 
@@ -81,48 +80,15 @@ EXIT_KEY_REJECTED = 3
 EXIT_CANNOT_LISTEN = 4
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "stopped: drained after SIGTERM/SIGINT (or --help, --version)"),
-    (1, "an unexpected error (a traceback is logged)"),
+    (1, "an unexpected error (a traceback is logged), or a worker process died (the others drained)"),
     (EXIT_BAD_CONFIG, "bad config or arguments, or a missing key env var (stderr names the field or var)"),
     (EXIT_KEY_REJECTED, "a provider rejected its key at start (stderr and --termination-log name the var)"),
     (EXIT_CANNOT_LISTEN, "cannot listen on HOST:PORT (e.g. the port is taken): one line names it"),
 )
-WS_MAX_MESSAGE_BYTES = 1_048_576
-# The garbage collector's thresholds while serving (Python's default: 700, 10, 10). Requests keep
-# hundreds of conversations' objects alive across collections, so they reach the oldest generation
-# and, by default, 800 concurrent conversations ran 4-6 full collections per 2,400 turns, up to
-# 53 ms each with the loop stopped (docs/performance.md). A full one now waits for 1,000 middle
-# collections (tens of thousands of turns); the young and middle ones stay as they are (≤ 8 and
-# ≤ 19 ms): a larger young threshold (5,000 or 50,000) made each young collection take up to
-# 20-25 ms, which costs more at 200 conversations than it saves at 800.
-# The imports' long-lived objects are frozen after the prewarm (app.py).
-GC_THRESHOLDS = (700, 10, 1000)
 
 
 class ConfigError(Exception):
     """A config the runner cannot start with; the message names the file and the bad field."""
-
-
-class ListenError(Exception):
-    """The listen address cannot be bound; the message names HOST:PORT and the reason."""
-
-
-def listen_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port and listening, for uvicorn to serve on (`Server.run(sockets=)`):
-    binding here, before anything says "serving", turns a taken port into one clear error.
-    SO_REUSEADDR as uvicorn sets it: a restart may bind while old connections sit in TIME_WAIT
-    (Linux still refuses a port another socket listens on)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)  # uvicorn's default backlog; connections queue until it accepts
-    except OSError as err:
-        sock.close()
-        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-        reason = (err.strerror or str(err)).lower()
-        raise ListenError(f"cannot listen on {where}: {reason}") from None
-    return sock
 
 
 def env_var_lines() -> list[str]:
@@ -212,50 +178,15 @@ def load_assistant_file(path: Path) -> RunnerConfig:
     return config_from_assistant(assistants[0], str(path))
 
 
-class DrainingServer(uvicorn.Server):
-    """uvicorn, but SIGTERM/SIGINT drain first: keep serving (readiness 503, new sessions refused)
-    while active sessions finish, up to the grace period; then the usual graceful shutdown, exit 0.
-    A second signal during the drain stops at once."""
-
-    def __init__(self, config: uvicorn.Config, sessions: Sessions, grace_seconds: float) -> None:
-        super().__init__(config)
-        self.sessions = sessions
-        self.grace_seconds = grace_seconds
-        self._drain: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def serve(self, sockets: Any = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        await super().serve(sockets)
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        # Not recorded in _captured_signals: uvicorn would re-raise it after shutdown and the
-        # process would die by the signal instead of exiting 0.
-        if self._drain is not None or self._loop is None:
-            log.warning("second %s: stopping now", signal.Signals(sig).name)
-            self.should_exit = self.force_exit = True
-            return
-        self._loop.call_soon_threadsafe(self._start_drain, sig)
-
-    def _start_drain(self, sig: int) -> None:
-        if self._drain is None:
-            self._drain = asyncio.ensure_future(self._drain_then_exit(sig))
-
-    async def _drain_then_exit(self, sig: int) -> None:
-        sessions = self.sessions
-        sessions.begin_drain()
-        grace = self.grace_seconds
-        log.info(
-            "%s: draining, %d active session(s), grace %.0fs",
-            signal.Signals(sig).name,
-            sessions.active,
-            grace,
-        )
-        if await sessions.wait_idle(grace):
-            log.info("drained: no active session")
-        else:
-            log.warning("grace period over with %d active session(s); stopping them", sessions.active)
-        self.should_exit = True
+def workers_count(text: str) -> int:
+    """--workers: a whole number from 1 to MAX_WORKERS."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of workers from 1 to {MAX_WORKERS}")
+    return value
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -293,6 +224,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help=f"grace period for active sessions after SIGTERM (default: env {DRAIN_SECONDS_ENV}, else "
         "the config's maxCallSeconds or taskTimeoutSeconds, whichever is longer: no session is cut)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=workers_count,
+        metavar="N",
+        help="runner processes on the one port, each an event loop on a core of its own (default: "
+        "the config's workers, 1 unless set; see workers.py)",
     )
     parser.add_argument(
         "--termination-log",
@@ -343,18 +281,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         config = load(args)
+        if args.workers is not None:
+            config = config.model_copy(update={"workers": args.workers})
         # Fails at start, not on the first session, with the env var of a missing key.
         runner = build_runner(config, drain_seconds=args.drain_seconds)
     except (ConfigError, EngineModelError, MissingKeyError) as err:
         print(f"aiassistant-runner: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    if not args.no_key_check:
-        try:
-            key_check.verdict(asyncio.run(key_check.check_keys(config, os.environ)), runner.metrics)
-        except key_check.KeyRejected as err:
-            print(f"aiassistant-runner: {err}", file=sys.stderr)
-            key_check.write_termination_log(args.termination_log, str(err))
-            return EXIT_KEY_REJECTED
+    checks = [] if args.no_key_check else asyncio.run(key_check.check_keys(config, os.environ))
+    try:
+        key_check.verdict(checks)
+    except key_check.KeyRejected as err:
+        print(f"aiassistant-runner: {err}", file=sys.stderr)
+        key_check.write_termination_log(args.termination_log, str(err))
+        return EXIT_KEY_REJECTED
 
     try:
         sock = listen_socket(args.host, args.port)
@@ -362,42 +302,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiassistant-runner: {err}", file=sys.stderr)
         return EXIT_CANNOT_LISTEN
 
-    from .app import create_app
-
-    app = create_app(runner)
     log.info("access: %s", runner.access.describe())
     log.info(  # only now: the socket is bound and listening (connections queue until uvicorn accepts)
-        "serving assistant %s (%s) on %s:%d",
+        "serving assistant %s (%s) on %s:%d%s",
         runner.metrics.assistant,
         config.engine_model,
         args.host,
         args.port,
+        f" with {config.workers} worker processes" if config.workers > 1 else "",
     )
     if config.playground:
         host = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
         log.info("playground: http://%s:%d/playground", host, args.port)
-    server = DrainingServer(
-        uvicorn.Config(
-            app,
-            host=args.host,
-            port=args.port,
-            log_config=None,  # our logging setup (setup_logging) handles uvicorn's loggers too
-            access_log=False,
-            timeout_graceful_shutdown=3,  # sessions are already drained when uvicorn shuts down
-            # A call's messages are 20 ms of audio (a few hundred bytes to a few KiB): a client may
-            # not make the runner buffer uvicorn's default of 16 MiB per WebSocket message.
-            ws_max_size=WS_MAX_MESSAGE_BYTES,
-            lifespan="on",
-            # uvloop and httptools (pinned with the runner): 15-30 % less CPU per text turn than
-            # asyncio's loop and h11 (benchmarks/runner.py, docs/performance.md).
-            loop="uvloop",
-            http="httptools",
-        ),
-        runner.sessions,
-        runner.drain_seconds,
-    )
-    gc.set_threshold(*GC_THRESHOLDS)
-    server.run(sockets=[sock])
+    if config.workers > 1:
+        plan = WorkerPlan(config, args.log_level, args.drain_seconds, checks)
+        return supervise(plan, sock, config.workers)
+    key_check.count(checks, runner.metrics)
+    serve(runner, sock)
     return 0
 
 

@@ -98,7 +98,7 @@ def create_app(runner: Runner, *, prewarm: bool = True) -> FastAPI:
         reason = sessions.not_ready_reason()
         body = {
             "status": "ready" if reason is None else "not ready",
-            "activeSessions": sessions.active,
+            "activeSessions": sessions.pod_active,
             "maxSessions": sessions.max_sessions,
         }
         if reason is not None:

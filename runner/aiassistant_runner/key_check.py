@@ -144,13 +144,18 @@ async def check_keys(
         return list(await asyncio.gather(*(_probe(session, p, environ[p.env]) for p in todo)))
 
 
-def verdict(outcomes: list[Outcome], metrics: Metrics) -> None:
-    """Log and count each outcome; raise KeyRejected naming every refused key (its env var, never
-    its value)."""
+def count(outcomes: list[Outcome], metrics: Metrics) -> None:
+    """Count each outcome in the metrics (of one worker only: the pod's metrics sum them)."""
+    for outcome in outcomes:
+        metrics.key_check(outcome.probe.provider, outcome.probe.env, outcome.result)
+
+
+def verdict(outcomes: list[Outcome]) -> None:
+    """Log each outcome; raise KeyRejected naming every refused key (its env var, never its
+    value)."""
     rejected = []
     for outcome in outcomes:
         p = outcome.probe
-        metrics.key_check(p.provider, p.env, outcome.result)
         if outcome.result == "accepted":
             log.info("key check: %s accepted by %s", p.env, p.provider)
         elif outcome.result == "skipped":

@@ -66,11 +66,15 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", environ: Mapping[str, str] | None = None) -> Redactor:
-    """Route every log line of the process to stderr at `level`, with API key values masked."""
+def setup_logging(
+    level: str = "INFO", environ: Mapping[str, str] | None = None, process: str = ""
+) -> Redactor:
+    """Route every log line of the process to stderr at `level`, with API key values masked.
+    `process` (a worker's name, workers.py) starts each line after the level."""
     redact = Redactor.from_env(environ)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    who = f"{process} " if process else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)-7s {who}%(name)s: %(message)s"))
     handler.addFilter(_RedactingFilter(redact))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -91,7 +95,7 @@ def setup_logging(level: str = "INFO", environ: Mapping[str, str] | None = None)
     logger.add(
         sink,
         level=level,
-        format="{time:YYYY-MM-DD HH:mm:ss,SSS} {level: <7} {name}: {message}",
+        format="{time:YYYY-MM-DD HH:mm:ss,SSS} {level: <7} " + who + "{name}: {message}",
         backtrace=False,
         diagnose=False,  # diagnose prints local variables of a traceback: keys live in some
     )

@@ -1,6 +1,8 @@
 """Prometheus metrics of one runner process, labelled by assistant (`namespace/name`).
 
-Each app gets its own CollectorRegistry (tests build several apps in one process). Pipecat services
+Each app gets its own CollectorRegistry (tests build several apps in one process). The worker
+processes of one pod (workers.py) keep their samples in prometheus_client's multiprocess files
+(PROMETHEUS_MULTIPROC_DIR) and each renders the pod's sums. Pipecat services
 report their timings and token usage as `MetricsFrame`s; `PipecatMetricsObserver` turns those into
 these metrics, so a pipeline only adds the observer (and enables metrics in its params).
 """
@@ -8,6 +10,7 @@ these metrics, so a pipeline only adds the observer (and enables metrics in its 
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from prometheus_client import (
@@ -17,6 +20,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +47,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         r, a = self.registry, ["assistant"]
         self.active_sessions = Gauge(
-            "aiassistant_active_sessions", "Sessions in progress.", [*a, "kind"], registry=r
+            "aiassistant_active_sessions",
+            "Sessions in progress.",
+            [*a, "kind"],
+            registry=r,
+            multiprocess_mode="livesum",  # with workers: the pod's, over the live ones
         )
         self.sessions_total = Counter("aiassistant_sessions", "Sessions started.", [*a, "kind"], registry=r)
         self.sessions_failed = Counter(
@@ -209,7 +217,12 @@ class Metrics:
         return _observer_class()(self)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not path:
+            return generate_latest(self.registry)
+        pod = CollectorRegistry()  # every worker's samples, summed
+        multiprocess.MultiProcessCollector(pod, path)
+        return generate_latest(pod)
 
 
 @functools.cache

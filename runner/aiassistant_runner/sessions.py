@@ -1,8 +1,9 @@
 """Admission of sessions (calls, text conversations, tasks): capacity, drain, and their counts.
 
 One `Sessions` per process. A session is admitted with `async with sessions.open(kind)`; it is refused
-with `CapacityError` while the pod drains (SIGTERM) or when `maxSessionsPerPod` sessions are active,
-which the server answers with 503 (HTTP) or close code 1013 "try again later" (WebSocket).
+with `CapacityError` while the pod drains (SIGTERM) or when `maxSessionsPerPod` sessions are active
+in the pod (all its worker processes: pod_sessions.py), which the server answers with 503 (HTTP) or
+close code 1013 "try again later" (WebSocket).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from .metrics import SESSION_KINDS, Metrics, SessionKind
+from .pod_sessions import PodSessions
 
 
 class CapacityError(Exception):
@@ -37,11 +39,15 @@ class Session:
 
 
 class Sessions:
-    """Counts active sessions per kind; refuses new ones when draining or full."""
+    """Counts this process's active sessions per kind; refuses new ones when draining or when the
+    pod is full. `pod`: the pod's count (default: a pod of this one process)."""
 
-    def __init__(self, max_sessions: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, max_sessions: int, metrics: Metrics | None = None, pod: PodSessions | None = None
+    ) -> None:
         self.max_sessions = max_sessions
         self._metrics = metrics
+        self._pod = pod if pod is not None else PodSessions.single()
         self._active: dict[SessionKind, int] = dict.fromkeys(SESSION_KINDS, 0)
         self._draining = False
         self._grace_over = False
@@ -50,7 +56,13 @@ class Sessions:
 
     @property
     def active(self) -> int:
+        """Sessions active in this process."""
         return sum(self._active.values())
+
+    @property
+    def pod_active(self) -> int:
+        """Sessions active in the pod (every worker process)."""
+        return self._pod.total
 
     @property
     def draining(self) -> bool:
@@ -59,23 +71,29 @@ class Sessions:
     def not_ready_reason(self) -> str | None:
         if self._draining:
             return "draining"
-        if self.active >= self.max_sessions:
+        if self._pod.total >= self.max_sessions:
             return "at capacity"
         return None
+
+    def _refuse(self, kind: SessionKind, reason: str) -> CapacityError:
+        if self._metrics:
+            self._metrics.session_rejected(kind, reason)
+        return CapacityError(reason)
 
     def check(self, kind: SessionKind) -> None:
         """Raise CapacityError (and count the refusal) if a `kind` session would be refused now;
         for a response that must be refused before it starts (a stream's 200 goes out first)."""
         reason = self.not_ready_reason()
         if reason is not None:
-            if self._metrics:
-                self._metrics.session_rejected(kind, reason)
-            raise CapacityError(reason)
+            raise self._refuse(kind, reason)
 
     @asynccontextmanager
     async def open(self, kind: SessionKind) -> AsyncIterator[Session]:
         """Admit one session for the duration of the block, or raise CapacityError."""
-        self.check(kind)
+        if self._draining:
+            raise self._refuse(kind, "draining")
+        if not self._pod.try_add(self.max_sessions):
+            raise self._refuse(kind, "at capacity")
         session = Session(kind)
         self._active[kind] += 1
         self._idle.clear()
@@ -87,6 +105,7 @@ class Sessions:
             session.failed = True
             raise
         finally:
+            self._pod.remove()
             self._active[kind] -= 1
             if self.active == 0:
                 self._idle.set()

@@ -1,4 +1,4 @@
-"""The objects of one runner process, built once, here; the app (app.py) and the CLI use them.
+"""The objects of one runner process (one worker of a pod: workers.py), built once, here; the app (app.py) and the CLI use them.
 
 Each consumer gets what it needs and nothing else: the text endpoints (chat_completions.py,
 tasks.py) the TextEngine, the Sessions and the limits; voice calls (voice_calls.py) the
@@ -21,6 +21,7 @@ from .llm_client import LLMClient
 from .llm_policy import TEXT_POLICY, VOICE_POLICY, LLMPolicy
 from .metrics import Metrics
 from .models import chain
+from .pod_sessions import PodSessions
 from .sessions import Sessions
 from .text_engine import TextEngine
 from .tools import ToolRunner
@@ -57,9 +58,11 @@ def build_runner(
     drain_seconds: float | None = None,
     text_policy: LLMPolicy = TEXT_POLICY,
     voice_policy: LLMPolicy = VOICE_POLICY,
+    pod: PodSessions | None = None,
 ) -> Runner:
     """Wire the runner for `config`. Raises MissingKeyError naming an unset key's env var.
-    The policies (llm_policy.py) are the defaults but in tests of stalling models."""
+    The policies (llm_policy.py) are the defaults but in tests of stalling models. `pod`: the
+    pod's session count, shared by its worker processes (default: this process alone)."""
     env = os.environ if environ is None else environ
     registry = registry_from_env(env)
     metrics = Metrics(f"{config.namespace}/{config.name}", config.engine_model, config.billed_price(registry))
@@ -71,7 +74,7 @@ def build_runner(
     return Runner(
         config=config,
         metrics=metrics,
-        sessions=Sessions(config.max_sessions_per_pod, metrics),
+        sessions=Sessions(config.max_sessions_per_pod, metrics, pod),
         access=Access(config, env, metrics),
         text=TextEngine(config, models, tools, metrics, client),
         calls=CallServices(config, env, models, tools, metrics, voice_policy),

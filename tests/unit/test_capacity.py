@@ -137,3 +137,28 @@ def test_an_operator_default_limit_is_checked_too() -> None:
     fit = (256 - RUNNER_BASE_MIB) // VOICE_CALL_MIB
     with pytest.raises(SpecError, match=rf"limit 256Mi \(the operator's default .* fits at most {fit};"):
         render(assistant(**VOICE), small)
+
+
+def test_each_worker_process_counts_its_base() -> None:
+    """spec.workers: every worker process loads the voice stack, so a 1Gi runner of 2 holds fewer
+    calls, and the message says why; the rendered config carries the workers to the runner."""
+    fit = (1024 - 2 * RUNNER_BASE_MIB) // VOICE_CALL_MIB
+    objects = render(assistant(**VOICE, workers=2, maxSessionsPerPod=fit), Settings())
+    (config_map,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    (config,) = config_map["data"].values()
+    assert RunnerConfig.model_validate_json(config).workers == 2
+    with pytest.raises(SpecError) as err:
+        render(assistant(**VOICE, workers=2, maxSessionsPerPod=fit + 1), Settings())
+    message = str(err.value)
+    assert (
+        f"a runner takes {RUNNER_BASE_MIB} MiB in each of its 2 worker processes (spec.workers), plus "
+        f"{VOICE_CALL_MIB} MiB per call, so 1Gi fits at most {fit};" in message
+    )
+    needed = 2 * RUNNER_BASE_MIB + (fit + 1) * VOICE_CALL_MIB
+    assert message.endswith(f"spec.resources.limits.memory to at least {needed}Mi")
+
+
+@pytest.mark.parametrize("workers", [0, 17, "two"])
+def test_workers_out_of_range_are_refused_naming_the_field(workers: Any) -> None:
+    with pytest.raises(SpecError, match=r"spec\.workers"):
+        render(assistant(workers=workers), Settings())
