@@ -1,5 +1,6 @@
-"""Runner benchmarks, one command, JSON on stdout: `python benchmarks/runner.py` (3-4 minutes;
-`--skip cold_start voice auth --levels 200 800` about two).
+"""Runner benchmarks, one command, JSON on stdout: `python benchmarks/runner.py`, 5-6 minutes.
+
+`--skip cold_start voice auth --levels 200 800` takes about four.
 
 (a) cold start: the real `aiassistant-runner` process, from spawn to /readyz 200, and its RSS then;
     baseline = a bare FastAPI + uvicorn app with one /readyz route, started the same way in the same
@@ -8,9 +9,11 @@
 (b) concurrent text conversations against the loopback fake LLM (its own process): each conversation
     sends a turn, waits for the answer, thinks for THINK_SECONDS, and so on. For each level of
     concurrency the same conversations run straight against the fake (its own latency), then
-    through the runner, `--repeat` times (5); added = through-runner minus straight, at p50 and p99,
-    the median of the repeats (each run's p99 listed too). The sweep stops once the runner's p99 is
-    more than twice its p99 at the lowest level: `max_sessions_p99_within_2x`. `steal_pct_each_run`:
+    through a runner of one worker process and one of two (`--workers`, default 1 2; each runner is
+    started once, and they take turns), `--repeat` times (5); added = through-runner minus
+    straight, at p50 and p99, the median of the repeats (each run's p99 listed too), reported per
+    runner (`workers_1`, `workers_2`). The sweep stops once the one-worker runner's p99 is more than
+    twice its p99 at the lowest level: `max_sessions_p99_within_2x`. `steal_pct_each_run`:
     the CPU the hypervisor gave other guests during each half of each run (straight, through the
     runner), in % of all cores; on these shared machines it reaches 10-40 % for seconds at a time,
     and a run it hits measures the host more than the runner: `added_p99_ms_calm_runs` is the median
@@ -23,7 +26,7 @@
     is the only difference.
 
 Aims (issue 4): ready <= 1.0 s and <= 150 MB; 200 concurrent conversations at p99 added <= 20 ms.
-Aims (issue 12): p99 added <= 5 ms at 200 and <= 20 ms at 800.
+Aims (issue 12): p99 added <= 5 ms at 200 and <= 20 ms at 800 (a pod of two cores: two workers).
 Aim (issue 9): authentication adds <= 0.05 ms median per request.
 """
 

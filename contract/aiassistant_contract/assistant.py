@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import Field, JsonValue, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
-from .capacity import base_mib, call_mib
+from .capacity import SUPERVISOR_MIB, base_mib, call_mib
 from .engines import (
     BUILTIN,
     EngineModel,
@@ -409,14 +409,16 @@ class AIAssistantSpec(CamelModel):
         description="Concurrent sessions per pod; the pod reports not-ready at this many. For an "
         f"assistant that takes calls, that many calls must fit the runner's memory limit ({base_mib(False)} "
         f"MiB plus {call_mib(False)} MiB a call; with smartTurn {base_mib(True)} MiB plus {call_mib(True)} "
-        "MiB a call; the base once per worker process): the operator refuses more.",
+        f"MiB a call; the base once per worker process, plus {SUPERVISOR_MIB} MiB with more than one): "
+        "the operator refuses more.",
     )
     workers: int = _runner_field(
         "workers",
         description="Runner processes per pod, serving the one port; each is an event loop on a core "
-        "of its own (a Python process uses one core), and they share maxSessionsPerPod and the "
-        "metrics. Set it to the pod's whole CPUs (resources.limits.cpu) for a pod of more than one "
-        "core; each process takes its own base memory. A process that dies restarts the container.",
+        "of its own (a Python process uses one core). Set it to the pod's whole CPUs "
+        "(resources.limits.cpu) for a pod of more than one core. They share maxSessionsPerPod and the "
+        "metrics; each takes its own base memory and its share of limits.authFailuresPerMinute. One "
+        "that dies stops the pod: the others drain, then the container restarts.",
     )
     max_call_seconds: int = _runner_field(
         "max_call_seconds", description="A voice call is ended after this many seconds."

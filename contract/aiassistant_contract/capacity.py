@@ -17,7 +17,8 @@ libraries; a call ~4x for what the benchmark does not exercise (a WebSocket spee
 TLS context, ~0.8 MB per connection, which Pipecat's services take no way to share; a long call's
 growing context and buffers). Realtime calls (no VAD, STT or TTS in the runner) are counted as
 pipeline calls. Text conversations and tasks are one HTTP request each, tens of kB: not counted.
-A runner of `workers` processes (runner/aiassistant_runner/workers.py) pays the base once in each.
+A runner of `workers` processes (runner/aiassistant_runner/workers.py) pays the base once in each,
+plus its supervisor: measured 60 MB, and 13 MB for multiprocessing's resource tracker.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ RUNNER_BASE_MIB = 200  # measured 167 MB
 VOICE_CALL_MIB = 4  # measured 0.97-1.12 MB
 SMART_TURN_BASE_MIB = 200  # with smartTurn, on top of RUNNER_BASE_MIB: measured 42 + 89-136 MB
 SMART_TURN_CALL_MIB = 2  # with smartTurn, on top of VOICE_CALL_MIB: measured ~0
+SUPERVISOR_MIB = 80  # with workers > 1: the supervisor and the resource tracker, measured 73 MB
 
 _BINARY = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50, "Ei": 1 << 60}
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1)}
@@ -68,13 +70,18 @@ def call_mib(smart_turn: bool) -> int:
     return VOICE_CALL_MIB + (SMART_TURN_CALL_MIB if smart_turn else 0)
 
 
+def processes_mib(smart_turn: bool, workers: int = 1) -> int:
+    """What a runner of `workers` processes is counted at before its first call, MiB."""
+    return workers * base_mib(smart_turn) + (SUPERVISOR_MIB if workers > 1 else 0)
+
+
 def calls_that_fit(memory_limit: int | str, smart_turn: bool, workers: int = 1) -> int:
     """How many concurrent calls a runner of `workers` processes with this memory limit holds
     (0: not even the bases)."""
-    free = quantity_bytes(memory_limit) - workers * base_mib(smart_turn) * MIB
+    free = quantity_bytes(memory_limit) - processes_mib(smart_turn, workers) * MIB
     return max(0, free // (call_mib(smart_turn) * MIB))
 
 
 def memory_needed_mib(calls: int, smart_turn: bool, workers: int = 1) -> int:
     """The memory limit `calls` concurrent calls need in a runner of `workers` processes, MiB."""
-    return workers * base_mib(smart_turn) + calls * call_mib(smart_turn)
+    return processes_mib(smart_turn, workers) + calls * call_mib(smart_turn)

@@ -22,7 +22,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiassistant_contract.assistant import AIAssistantSpec
-from aiassistant_contract.capacity import base_mib, call_mib, calls_that_fit, memory_needed_mib
+from aiassistant_contract.capacity import (
+    SUPERVISOR_MIB,
+    base_mib,
+    call_mib,
+    calls_that_fit,
+    memory_needed_mib,
+)
 from aiassistant_contract.errors import SpecError
 from aiassistant_contract.urls import check_urls
 
@@ -71,7 +77,7 @@ def capacity_problem(spec: AIAssistantSpec, settings: Settings) -> str | None:
     smart = " with smartTurn" if spec.smart_turn else ""
     base = f"{base_mib(spec.smart_turn)} MiB"
     if workers > 1:
-        base = f"{base} in each of its {workers} worker processes (spec.workers),"
+        base = f"{base} in each of its {workers} worker processes (spec.workers) and {SUPERVISOR_MIB} MiB for their supervisor,"
     return (
         f"spec.maxSessionsPerPod: {calls} concurrent calls do not fit the runner's memory limit {limit} "
         f"({where}): a runner{smart} takes {base} plus "

@@ -126,7 +126,9 @@ class Access:
         self.twilio_auth_token = environ.get(TWILIO_AUTH_TOKEN_ENV, "").strip()
         self.anonymous = config.access.anonymous
         self.public_base_url = (config.access.public_base_url or "").rstrip("/")
-        self.limiter = FailureLimiter(config.limits.auth_failures_per_minute)
+        # Each worker process (workers.py) counts the failures it sees: its share of the limit keeps
+        # the pod's at or under it, however the connections are spread.
+        self.limiter = FailureLimiter(max(1, config.limits.auth_failures_per_minute // config.workers))
         self._metrics = metrics
 
     @property

@@ -12,12 +12,14 @@ import pytest
 from aiassistant_contract.assistant import parse_spec
 from aiassistant_contract.engines import BUILTIN
 from aiassistant_contract.errors import SpecError
+from aiassistant_contract.runner_config import RunnerConfig
 from aiassistant_contract.urls import url_problem
 from aiassistant_operator.access import access_condition
 from aiassistant_operator.policy import image_allowed
 from aiassistant_operator.render import render
 from aiassistant_operator.settings import Settings, SettingsError, image_repository
-from aiassistant_runner.access import FailureLimiter, parse_tokens, stream_token, twilio_signature
+from aiassistant_runner.access import Access, FailureLimiter, parse_tokens, stream_token, twilio_signature
+from aiassistant_runner.metrics import Metrics
 
 
 def test_twilio_signature_matches_twilios_worked_example() -> None:
@@ -67,6 +69,21 @@ def test_failure_limiter_is_per_address_and_forgets_after_a_minute() -> None:
     assert limiter.blocked("10.0.0.1") and not limiter.blocked("10.0.0.2")
     now[0] = 61
     assert not limiter.blocked("10.0.0.1")
+
+
+@pytest.mark.parametrize(("workers", "limit", "share"), [(1, 20, 20), (2, 20, 10), (3, 20, 6), (16, 5, 1)])
+def test_each_worker_limits_failures_to_its_share(workers: int, limit: int, share: int) -> None:
+    """With several worker processes (workers.py) each counts its own failures: together they
+    never allow more than the pod's limit."""
+    config = RunnerConfig.model_validate(
+        {
+            "name": "a",
+            "engineModel": "grok.grok-3",
+            "workers": workers,
+            "limits": {"authFailuresPerMinute": limit},
+        }
+    )
+    assert Access(config, {}, Metrics("ns/a")).limiter.per_minute == share
 
 
 @pytest.mark.parametrize(

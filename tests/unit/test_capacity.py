@@ -14,6 +14,7 @@ from aiassistant_contract.capacity import (
     RUNNER_BASE_MIB,
     SMART_TURN_BASE_MIB,
     SMART_TURN_CALL_MIB,
+    SUPERVISOR_MIB,
     VOICE_CALL_MIB,
     calls_that_fit,
     quantity_bytes,
@@ -142,7 +143,7 @@ def test_an_operator_default_limit_is_checked_too() -> None:
 def test_each_worker_process_counts_its_base() -> None:
     """spec.workers: every worker process loads the voice stack, so a 1Gi runner of 2 holds fewer
     calls, and the message says why; the rendered config carries the workers to the runner."""
-    fit = (1024 - 2 * RUNNER_BASE_MIB) // VOICE_CALL_MIB
+    fit = (1024 - 2 * RUNNER_BASE_MIB - SUPERVISOR_MIB) // VOICE_CALL_MIB
     objects = render(assistant(**VOICE, workers=2, maxSessionsPerPod=fit), Settings())
     (config_map,) = [o for o in objects if o["kind"] == "ConfigMap"]
     (config,) = config_map["data"].values()
@@ -151,10 +152,11 @@ def test_each_worker_process_counts_its_base() -> None:
         render(assistant(**VOICE, workers=2, maxSessionsPerPod=fit + 1), Settings())
     message = str(err.value)
     assert (
-        f"a runner takes {RUNNER_BASE_MIB} MiB in each of its 2 worker processes (spec.workers), plus "
+        f"a runner takes {RUNNER_BASE_MIB} MiB in each of its 2 worker processes (spec.workers) and "
+        f"{SUPERVISOR_MIB} MiB for their supervisor, plus "
         f"{VOICE_CALL_MIB} MiB per call, so 1Gi fits at most {fit};" in message
     )
-    needed = 2 * RUNNER_BASE_MIB + (fit + 1) * VOICE_CALL_MIB
+    needed = 2 * RUNNER_BASE_MIB + SUPERVISOR_MIB + (fit + 1) * VOICE_CALL_MIB
     assert message.endswith(f"spec.resources.limits.memory to at least {needed}Mi")
 
 
