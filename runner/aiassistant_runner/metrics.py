@@ -30,6 +30,9 @@ SessionKind = Literal["call", "text", "task"]
 SESSION_KINDS: tuple[SessionKind, ...] = ("call", "text", "task")
 ServiceKind = Literal["llm", "stt", "tts"]
 
+# prometheus_client keeps the samples of a pod's worker processes in files here (read at its import).
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 # Latencies of interactive services: from a few ms (loopback) to tens of seconds (a stuck upstream).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 
@@ -217,7 +220,7 @@ class Metrics:
         return _observer_class()(self)
 
     def render(self) -> bytes:
-        path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        path = os.environ.get(MULTIPROCESS_DIR_ENV)
         if not path:
             return generate_latest(self.registry)
         pod = CollectorRegistry()  # every worker's samples, summed

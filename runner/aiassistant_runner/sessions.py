@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from .metrics import SESSION_KINDS, Metrics, SessionKind
 from .pod_sessions import PodSessions
 
+POD_IDLE_POLL_SECONDS = 0.1
+
 
 class CapacityError(Exception):
     """A session was refused; `reason` is "draining" or "at capacity"."""
@@ -119,15 +121,22 @@ class Sessions:
         self._draining = True
 
     async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109 (a deadline, not a cancel scope)
-        """Wait until no session is active, at most `timeout` seconds; True if idle. A drain's
-        wait that runs out sets `grace_over`: the sessions still active are then ended by the
-        server's shutdown (calls log that as their end reason, `drain`)."""
+        """Wait until no session is active in the pod, at most `timeout` seconds; True if idle. A
+        drain's wait that runs out sets `grace_over`: the sessions still active are then ended by
+        the server's shutdown (calls log that as their end reason, `drain`). Waiting for the other
+        workers' sessions too keeps this one answering (503) until the pod stops as a whole."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._pod_idle(), timeout)
         except TimeoutError:
             self._grace_over = self._draining
             return False
         return True
+
+    async def _pod_idle(self) -> None:
+        await self._idle.wait()
+        # The other workers' sessions count in shared memory: no event reaches across processes.
+        while self._pod.total:  # noqa: ASYNC110
+            await asyncio.sleep(POD_IDLE_POLL_SECONDS)
 
     @property
     def grace_over(self) -> bool:

@@ -12,7 +12,8 @@ The workers share:
   (PROMETHEUS_MULTIPROC_DIR, under $TMPDIR); the /metrics of any worker answers for the pod.
 
 Signals: SIGTERM or SIGINT to the supervisor goes on to every worker, which drains as a one-process
-runner does (a second signal stops them at once); the supervisor exits 0 once all have drained.
+runner does (a second signal stops them at once), answering 503 until the pod has no session left,
+so all stop together; the supervisor exits 0 once all have drained.
 A worker that dies makes the others drain and the supervisor exit 1, so the kubelet restarts the
 container (with its back-off) instead of a restart loop in here. A worker whose supervisor dies
 drains and exits.
@@ -37,11 +38,11 @@ from aiassistant_contract.runner_config import RunnerConfig
 
 from . import key_check
 from .logs import setup_logging
+from .metrics import MULTIPROCESS_DIR_ENV
 from .pod_sessions import PodSessions, shared_slots
 
 log = logging.getLogger("aiassistant_runner")
 
-METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is imported
 # How a worker may end while the pod stops: drained (0), or stopped by the forwarded signal
 # before it served.
 _STOPPED = {0, -signal.SIGTERM, -signal.SIGINT}
@@ -95,7 +96,7 @@ class Supervisor:
 
     def __init__(self, plan: WorkerPlan, sock: socket.socket, workers: int) -> None:
         self._metrics_dir = tempfile.mkdtemp(prefix="aiassistant-metrics-")
-        os.environ[METRICS_DIR_ENV] = self._metrics_dir  # the workers import prometheus_client with it
+        os.environ[MULTIPROCESS_DIR_ENV] = self._metrics_dir  # the workers import prometheus_client with it
         # Held here: a started Process drops its arguments, and the shared memory would go with them
         # before the workers have unpickled it.
         self._slots = shared_slots(workers)

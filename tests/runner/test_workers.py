@@ -32,9 +32,7 @@ def start(tmp_path: Path, fake: FakeOpenAI, *args: str, max_sessions: int = 20) 
     }
     (tmp_path / "tmp").mkdir()
     env = {"XAI_API_KEY": XAI_KEY, "TMPDIR": str(tmp_path / "tmp")}
-    runner = RunnerProcess.with_config(
-        tmp_path, config, env, "--base-url", fake.base_url, "--no-key-check", *args
-    )
+    runner = RunnerProcess.with_config(tmp_path, config, env, "--base-url", fake.base_url, *args)
     runner.wait_ready()
     wait_for(
         lambda: len(worker_pids(runner)) == 2 and runner.stderr().count("Application startup complete") == 2
@@ -65,6 +63,7 @@ def alive(pid: int) -> bool:
 
 
 def metric(text: str, name: str, **labels: str) -> float:
+    """A sample's value; `labels` in the order of the text (the multiprocess collector sorts them)."""
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
     match = re.search(rf"^{name}\{{assistant=\"default/pair\",{wanted}\}} (\S+)$", text, re.M)
     assert match, f"{name} {labels} not in /metrics"
@@ -109,6 +108,17 @@ def test_workers_share_one_session_limit_and_one_set_of_metrics(
             assert metric(text, "aiassistant_sessions_total", kind="text") == 2
             assert metric(text, "aiassistant_sessions_rejected_total", kind="text", reason="at capacity") == 6
             assert metric(text, "aiassistant_active_sessions", kind="text") == 0
+            # The start's key check ran once, in the supervisor, and is counted once.
+            assert (
+                metric(
+                    text,
+                    "aiassistant_key_checks_total",
+                    env="XAI_API_KEY",
+                    provider="grok",
+                    result="accepted",
+                )
+                == 1
+            )
     finally:
         runner.stop()
 
