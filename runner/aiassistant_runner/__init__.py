@@ -2,7 +2,7 @@
 
 Where things are (one role per module; the objects are built and wired once, in wiring.py):
 
-    __main__.py          the `aiassistant-runner` command: load and check the config, serve, drain
+    __main__.py          the `aiassistant-runner` command: load and check the config, then serve
     server.py            the listening socket, and uvicorn with a drain on SIGTERM (one process)
     workers.py           `workers: N`: N such processes on the one socket, supervised
     wiring.py            every object of the process, built once (Runner, build_runner)

@@ -275,7 +275,7 @@ async def test_protobuf_call_log_has_a_generated_id_and_max_duration_reason(
 async def test_a_call_cut_at_the_end_of_the_drain_grace_logs_drain(
     fake: FakeOpenAI, call_log: pytest.LogCaptureFixture
 ) -> None:
-    # What DrainingServer (__main__) does on SIGTERM: refuse new sessions, wait the grace, then
+    # What DrainingServer (server.py) does on SIGTERM: refuse new sessions, wait the grace, then
     # uvicorn's shutdown closes the sockets still open (code 1012).
     state = build_runner(voice_config(fake), environ=ENVIRON, drain_seconds=5)
     server = await serve(create_app(state))
