@@ -229,8 +229,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers",
         type=workers_count,
         metavar="N",
-        help="runner processes on the one port, each an event loop on a core of its own (default: "
-        "the config's workers, 1 unless set; see workers.py)",
+        help=f"runner processes on the one port, each an event loop on a core of its own, 1 to "
+        f"{MAX_WORKERS} (default: the config's workers, 1 unless set; docs/operations.md)",
     )
     parser.add_argument(
         "--termination-log",
