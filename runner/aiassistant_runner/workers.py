@@ -21,6 +21,7 @@ drains and exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -80,7 +81,7 @@ def _drain_when_orphaned() -> None:
 
     def watch() -> None:
         multiprocessing.connection.wait([parent.sentinel])
-        log.warning("worker %d: the supervisor is gone; draining", os.getpid())
+        log.warning("the supervisor is gone; draining")
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
@@ -116,7 +117,7 @@ class Supervisor:
             failed = self._wait()
         finally:
             for process in self.processes:
-                if process.exitcode is None:
+                if process.pid is not None and process.exitcode is None:  # started, still running
                     process.kill()
                     process.join()
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
@@ -126,7 +127,8 @@ class Supervisor:
         self.stopping = True
         for process in self.processes:
             if process.pid is not None and process.exitcode is None:
-                os.kill(process.pid, sig)
+                with contextlib.suppress(ProcessLookupError):  # exited since
+                    os.kill(process.pid, sig)
 
     def _wait(self) -> bool:
         """Wait for every worker to exit; True if one ended other than by the pod's stop."""
