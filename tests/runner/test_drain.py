@@ -43,6 +43,17 @@ def wait_for(predicate: object, timeout: float = 10) -> None:
         time.sleep(0.02)
 
 
+def hold_stream(fake: FakeOpenAI, url: str, reply: Reply) -> tuple[threading.Thread, list[str]]:
+    """Script `reply`, stream it from `url` in a thread, and return once it is streaming: the
+    status, then the text so far, in the list (stream_text)."""
+    fake.script(reply)
+    out: list[str] = []
+    held = threading.Thread(target=stream_text, args=(url, out), daemon=True)
+    held.start()
+    wait_for(lambda: len(out) > 2)
+    return held, out
+
+
 def test_sigterm_drains_the_active_session_then_exits_0(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     runner = RunnerProcess.with_config(
         tmp_path,
@@ -55,11 +66,9 @@ def test_sigterm_drains_the_active_session_then_exits_0(tmp_path: Path, threaded
     )
     try:
         runner.wait_ready()
-        threaded_fake.script(Reply(text="once upon a time there was a pod", chunk_delay=0.25))
-        out: list[str] = []
-        held = threading.Thread(target=stream_text, args=(runner.url, out))
-        held.start()
-        wait_for(lambda: len(out) > 2)  # the answer is streaming
+        held, out = hold_stream(
+            threaded_fake, runner.url, Reply(text="once upon a time there was a pod", chunk_delay=0.25)
+        )
         runner.terminate()
         wait_for(lambda: httpx.get(f"{runner.url}/readyz").status_code == 503)
         assert httpx.get(f"{runner.url}/readyz").json()["reason"] == "draining"
@@ -86,11 +95,9 @@ def test_grace_period_bounds_the_drain(tmp_path: Path, threaded_fake: FakeOpenAI
     )
     try:
         runner.wait_ready()
-        threaded_fake.script(Reply(text="a very long answer indeed", chunk_delay=1))
-        out: list[str] = []
-        held = threading.Thread(target=stream_text, args=(runner.url, out), daemon=True)
-        held.start()
-        wait_for(lambda: len(out) > 2)
+        held, out = hold_stream(
+            threaded_fake, runner.url, Reply(text="a very long answer indeed", chunk_delay=1)
+        )
         started = time.monotonic()
         runner.terminate()
         assert runner.proc.wait(10) == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.runner.conftest import XAI_KEY
 from tests.runner.process import RunnerProcess
-from tests.runner.test_drain import ASK, stream_text, wait_for
+from tests.runner.test_drain import ASK, hold_stream, wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "grok-assistant.yaml"
 
@@ -126,11 +125,8 @@ def test_workers_share_one_session_limit_and_one_set_of_metrics(
 def test_sigterm_drains_every_worker_then_exits_0(tmp_path: Path, threaded_fake: FakeOpenAI) -> None:
     runner = start(tmp_path, threaded_fake, "--drain-seconds", "10")
     try:
-        threaded_fake.script(Reply(text="once upon a time there were two workers", chunk_delay=0.25))
-        out: list[str] = []
-        held = threading.Thread(target=stream_text, args=(runner.url, out))
-        held.start()
-        wait_for(lambda: len(out) > 2)  # the answer is streaming
+        story = Reply(text="once upon a time there were two workers", chunk_delay=0.25)
+        held, out = hold_stream(threaded_fake, runner.url, story)
         runner.terminate()
         wait_for(lambda: fresh_get(f"{runner.url}/readyz").status_code == 503)
         for _ in range(4):  # both workers refuse new sessions
